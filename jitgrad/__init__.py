@@ -1,0 +1,119 @@
+"""jitgrad: symbolic derivatives of static computational graphs, compiled by Numba.
+
+Build a graph once with NumPy-style functions, derive new graphs from it, print
+them as readable math and evaluate them.
+
+>>> import numpy as np, jitgrad as jg
+>>> x = jg.vector("x", 3)
+>>> y = jg.sum(jg.sin(x) * x)
+>>> print(y)
+sum(sin(x) * x)
+"""
+
+from . import api as _api  # noqa: F401  (installs the Node operators)
+from .api import const, matrix, scalar, scalars, var, vector
+from .evaluate import evaluate
+from .graph import Node
+from .ops.elementwise import (
+    abs,
+    add,
+    arccos,
+    arcsin,
+    arctan,
+    cast,
+    cos,
+    cosh,
+    divide,
+    equal,
+    exp,
+    expm1,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    log1p,
+    maximum,
+    minimum,
+    multiply,
+    negative,
+    power,
+    sigmoid,
+    sign,
+    sin,
+    sinh,
+    softplus,
+    sqrt,
+    square,
+    subtract,
+    tan,
+    tanh,
+    where,
+)
+from .ops.linalg import dot, matmul
+from .ops.reduce import logsumexp, max, mean, min, prod, sum
+from .ops.structure import broadcast_to, concatenate, reshape, stack, take, transpose
+from .printing import count_ops, pretty
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Node",
+    "var",
+    "scalar",
+    "vector",
+    "matrix",
+    "scalars",
+    "const",
+    "evaluate",
+    "pretty",
+    "count_ops",
+    "abs",
+    "add",
+    "arccos",
+    "arcsin",
+    "arctan",
+    "cast",
+    "cos",
+    "cosh",
+    "divide",
+    "equal",
+    "exp",
+    "expm1",
+    "greater",
+    "greater_equal",
+    "less",
+    "less_equal",
+    "log",
+    "log1p",
+    "maximum",
+    "minimum",
+    "multiply",
+    "negative",
+    "power",
+    "sigmoid",
+    "sign",
+    "sin",
+    "sinh",
+    "softplus",
+    "sqrt",
+    "square",
+    "subtract",
+    "tan",
+    "tanh",
+    "where",
+    "dot",
+    "matmul",
+    "logsumexp",
+    "max",
+    "mean",
+    "min",
+    "prod",
+    "sum",
+    "broadcast_to",
+    "concatenate",
+    "reshape",
+    "stack",
+    "take",
+    "transpose",
+]

@@ -1,0 +1,213 @@
+"""Graph IR: immutable, interned nodes with static shapes and dtypes.
+
+A node is ``(op, inputs, params)`` plus its shape and dtype. Building the same op
+on the same inputs with the same parameters twice returns the same object
+(hash-consing), so identity is structural equality and common subexpressions are
+shared by construction. Every walk over a graph is iterative (no Python
+recursion), so graphs of depth 100 000 work.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+
+import numpy as np
+
+__all__ = ["Node", "Frozen", "toposort", "consumers_count", "intern"]
+
+FLOAT_DTYPES = (np.dtype("float64"), np.dtype("float32"))
+BOOL = np.dtype("bool")
+F64 = np.dtype("float64")
+
+
+class Frozen:
+    """A read-only NumPy array usable as a hashable node parameter."""
+
+    __slots__ = ("array", "_hash", "uniform")
+
+    def __init__(self, array):
+        a = np.array(array, copy=True)
+        a.setflags(write=False)
+        self.array = a
+        self._hash = hash((a.dtype.str, a.shape, a.tobytes()))
+        # The common value of all elements (None if they differ or there are none):
+        # lets rewrites recognise zeros and ones of any shape cheaply.
+        self.uniform = None
+        if a.size:
+            first = a.flat[0]
+            if a.size == 1 or bool(np.all(a == first)):
+                self.uniform = first.item()
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        if self is other:
+            return True
+        return (
+            isinstance(other, Frozen)
+            and self._hash == other._hash
+            and self.array.dtype == other.array.dtype
+            and self.array.shape == other.array.shape
+            and bool(
+                np.array_equal(self.array, other.array, equal_nan=self.array.dtype.kind == "f")
+            )
+        )
+
+    def __repr__(self):
+        return f"Frozen({self.array.tolist()!r})"
+
+
+class Node:
+    """One vertex of a computational graph.
+
+    Nodes are immutable and interned: ``jg.sin(x) is jg.sin(x)``. Arithmetic
+    operators, comparisons, indexing, ``.T``, ``.sum`` and ``.reshape`` build
+    new nodes (defined in :mod:`jitgrad.api`).
+
+    Attributes
+    ----------
+    op : OpDef
+        The record of the operation (``op.name`` is its name); leaves have the
+        ops ``var`` and ``const``.
+    inputs : tuple of Node
+        The operands.
+    params : tuple of (str, value) pairs
+        Static parameters of the op (axes, shapes, indices, var names, ...).
+    shape : tuple of int
+        The static shape.
+    dtype : numpy.dtype
+        ``float64``, ``float32`` or ``bool``.
+    """
+
+    __slots__ = ("op", "inputs", "params", "shape", "dtype", "__weakref__")
+
+    # NumPy must not treat nodes as array-likes: ``array * node`` defers to us.
+    __array_ufunc__ = None
+
+    def __setattr__(self, name, value):
+        raise AttributeError("jitgrad nodes are immutable")
+
+    def __delattr__(self, name):
+        raise AttributeError("jitgrad nodes are immutable")
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def p(self) -> dict:
+        """The parameters as a dict."""
+        return dict(self.params)
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.op.is_op
+
+    def __repr__(self):
+        shape = (
+            "("
+            + ", ".join(str(d) for d in self.shape)
+            + ("," if len(self.shape) == 1 else "")
+            + ")"
+        )
+        if self.op.name == "var":
+            return f"<Node var {self.p['name']!r} {shape} {self.dtype}>"
+        return f"<Node {self.op.name} {shape} {self.dtype}>"
+
+    def __str__(self):
+        from .printing import pretty
+
+        return pretty(self)
+
+    def __bool__(self):
+        raise TypeError(
+            "the truth value of a jitgrad node is undefined (graphs are symbolic); "
+            "use jg.where(cond, a, b) for data-dependent choices"
+        )
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d node")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d node")
+        return self.shape[0]
+
+    def __reduce__(self):
+        raise TypeError("jitgrad nodes cannot be pickled directly")
+
+
+_INTERN: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_new = object.__new__
+_set = object.__setattr__
+
+
+def intern(op, inputs: tuple, params: tuple, shape: tuple, dtype) -> Node:
+    """Return the unique node for ``(op, inputs, params)``, creating it if needed."""
+    key = (op.name, inputs, params)
+    node = _INTERN.get(key)
+    if node is not None:
+        return node
+    node = _new(Node)
+    _set(node, "op", op)
+    _set(node, "inputs", inputs)
+    _set(node, "params", params)
+    _set(node, "shape", shape)
+    _set(node, "dtype", dtype)
+    _INTERN[key] = node
+    return node
+
+
+def lookup(op, inputs: tuple, params: tuple):
+    """The existing node for ``(op, inputs, params)`` or None."""
+    return _INTERN.get((op.name, inputs, params))
+
+
+def toposort(outputs: Iterable[Node]) -> list[Node]:
+    """All nodes reachable from ``outputs``, every node after its inputs.
+
+    Iterative depth-first search, so arbitrarily deep graphs are fine.
+    """
+    order: list[Node] = []
+    done: set[int] = set()
+    for out in outputs:
+        if id(out) in done:
+            continue
+        stack = [(out, 0)]
+        while stack:
+            node, i = stack[-1]
+            inputs = node.inputs
+            while i < len(inputs) and id(inputs[i]) in done:
+                i += 1
+            if i < len(inputs):
+                stack[-1] = (node, i + 1)
+                child = inputs[i]
+                stack.append((child, 0))
+                continue
+            stack.pop()
+            if id(node) not in done:
+                done.add(id(node))
+                order.append(node)
+    return order
+
+
+def consumers_count(order: list[Node]) -> dict[int, int]:
+    """How many times each node (by id) is used as an input within ``order``."""
+    counts: dict[int, int] = {}
+    for node in order:
+        for inp in node.inputs:
+            counts[id(inp)] = counts.get(id(inp), 0) + 1
+    return counts

@@ -1,0 +1,177 @@
+"""The op table: one :class:`OpDef` record holds everything about an op.
+
+Transforms, the evaluator, the printers and the code generator look ops up here
+and never test op names. Derivative rules build graphs with the same public
+functions users call, so every derivative can be differentiated again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..graph import Frozen, Node, intern, lookup
+from ..shapes import F32, F64, fmt
+
+__all__ = ["OpDef", "OPS", "register", "make", "leaf_const", "scalar_const", "uniform_value"]
+
+#: Constant folding at build time is done only up to this many output elements.
+FOLD_MAX_SIZE = 4096
+
+
+@dataclass(frozen=True, eq=False)
+class OpDef:
+    """Everything about one op.
+
+    Fields
+    ------
+    name : the op's name (NumPy's where one exists).
+    kind : ``"leaf"``, ``"elementwise"``, ``"reduce"``, ``"structure"`` or ``"linalg"``.
+    shape : ``(inputs, **params) -> (shape, dtype)``; raises ``ValueError`` naming
+        the op and the shapes.
+    impl : NumPy reference ``(*arrays, **params) -> ndarray``.
+    vjp : ``(g, out, *inputs, **params) -> [cotangent or None per input]``; a
+        cotangent may be of any shape that broadcasts to its input's shape.
+    jvp : ``(tangents, out, *inputs, **params) -> tangent or None``; ``tangents``
+        holds a node of the input's shape or None (zero) per input.
+    fold : ``(*inputs, **params) -> Node or None``: build-time rewrites (x+0 -> x);
+        the result may broadcast to the node's shape.
+    sympy : ``(sympy_module, *args, **params) -> expr`` for elementwise ops.
+    emit : code-generation template, ``"np.exp({0})"``.
+    infix : ``(symbol, precedence)`` for operators printed infix.
+    doc : f, f', the domain and the value chosen at kinks.
+    """
+
+    name: str
+    kind: str
+    shape: Callable | None = None
+    impl: Callable | None = None
+    vjp: Callable | None = None
+    jvp: Callable | None = None
+    fold: Callable | None = None
+    sympy: Callable | None = None
+    emit: Any = None
+    infix: tuple | None = None
+    doc: str = ""
+    linear: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_op(self) -> bool:
+        return self.kind != "leaf"
+
+    def rule(self, name: str):
+        """The field ``name``, or ``NotImplementedError`` naming op and field."""
+        f = getattr(self, name)
+        if f is None:
+            raise NotImplementedError(f"op {self.name!r} has no {name!r} rule")
+        return f
+
+    def __repr__(self):
+        return f"<OpDef {self.name}>"
+
+
+OPS: dict[str, OpDef] = {}
+
+
+def register(op: OpDef) -> OpDef:
+    if op.name in OPS:
+        raise ValueError(f"op {op.name!r} is already registered")
+    OPS[op.name] = op
+    return op
+
+
+def _const_shape(**params):
+    raise AssertionError("constants have no shape rule")
+
+
+VAR = register(OpDef("var", "leaf", doc="A graph input."))
+CONST = register(OpDef("const", "leaf", doc="A constant array."))
+
+
+def leaf_const(array: np.ndarray) -> Node:
+    """The interned constant node holding ``array`` (float64, float32 or bool)."""
+    a = np.asarray(array)
+    fz = Frozen(a)
+    return intern(CONST, (), (("value", fz),), a.shape, a.dtype)
+
+
+def scalar_const(value: float, dtype=F64) -> Node:
+    return leaf_const(np.asarray(value, dtype=dtype))
+
+
+def uniform_value(node: Node):
+    """The single value of every element of ``node`` if it is a (broadcast) constant, else None."""
+    op = node.op
+    if op is CONST:
+        return node.params[0][1].uniform
+    if op.name == "broadcast_to" and node.inputs[0].op is CONST:
+        return node.inputs[0].params[0][1].uniform
+    return None
+
+
+def _check_node(x, opname: str):
+    if not isinstance(x, Node):
+        raise TypeError(f"{opname}: expected a jitgrad node, got {type(x).__name__}")
+
+
+def make(op: OpDef, inputs: tuple, **params) -> Node:
+    """Build (or find) the node ``op(*inputs, **params)``.
+
+    Runs the shape rule, the op's build-time ``fold`` and constant folding.
+    """
+    items = tuple(sorted(params.items())) if params else ()
+    node = lookup(op, inputs, items)
+    if node is not None:
+        return node
+    shape, dtype = op.shape(inputs, **params)
+    if op.fold is not None:
+        folded = op.fold(*inputs, **params)
+        if folded is not None:
+            return _conform(folded, shape, dtype)
+    if inputs and all(i.op is CONST for i in inputs) and _size(shape) <= FOLD_MAX_SIZE:
+        with np.errstate(all="ignore"):
+            value = op.impl(*(i.params[0][1].array for i in inputs), **params)
+        value = np.asarray(value)
+        if value.shape == shape and value.dtype == dtype:
+            return leaf_const(value)
+    return intern(op, inputs, items, shape, dtype)
+
+
+def _size(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _conform(node: Node, shape, dtype) -> Node:
+    """Cast and broadcast a folded result to the shape and dtype the op promised."""
+    from .elementwise import cast
+    from .structure import broadcast_to
+
+    if node.dtype != dtype:
+        node = cast(node, dtype)
+    if node.shape != shape:
+        node = broadcast_to(node, shape)
+    return node
+
+
+def float_dtype_of(*nodes) -> np.dtype:
+    for n in nodes:
+        if n.dtype == F64:
+            return F64
+    for n in nodes:
+        if n.dtype == F32:
+            return F32
+    return F64
+
+
+def shape_error(opname: str, *shapes, why: str = "") -> ValueError:
+    msg = f"{opname}: incompatible shapes {', '.join(fmt(s) for s in shapes)}"
+    if why:
+        msg += f" ({why})"
+    return ValueError(msg)

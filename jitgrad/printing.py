@@ -1,0 +1,240 @@
+"""Readable infix text for graphs, with shared subexpressions as temporaries.
+
+The text uses NumPy's names, so it can be read back with
+``exec``/``eval`` in :func:`namespace` (NumPy plus the few functions NumPy
+lacks). Every node used more than once, and every expression that would grow
+longer than a line, is printed once as ``tN = ...``; the text grows linearly
+with the graph.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .graph import Node, consumers_count, toposort
+
+__all__ = ["pretty", "count_ops", "namespace"]
+
+ATOM = 6
+PREC_NEG = 4
+PREC_POW = 5
+MAX_INLINE = 100  # characters; longer expressions become temporaries
+SMALL_ARRAY = 8
+
+
+def _num(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "True" if v else "False"
+    f = float(v)
+    if np.isnan(f):
+        return "nan"
+    if np.isinf(f):
+        return "inf" if f > 0 else "-inf"
+    if f == int(f) and abs(f) < 1e15:
+        return str(int(f))
+    return repr(f) if isinstance(v, float) else repr(float(np.float64(v)))
+
+
+def _const_text(node: Node):
+    a = node.params[0][1].array
+    if a.ndim == 0:
+        t = _num(a.item())
+        neg = t.startswith("-")
+        return t, (PREC_NEG if neg else ATOM)
+    inner = np.array2string(
+        a, separator=", ", threshold=10**6, floatmode="unique", max_line_width=10**6
+    )
+    return f"array({inner})", ATOM
+
+
+def _axes_text(node: Node):
+    axes = node.p["axes"]
+    if len(axes) == node.inputs[0].ndim:
+        return ""
+    return f", axis={axes[0] if len(axes) == 1 else axes}"
+
+
+def _index_text(index) -> str:
+    parts = []
+    for it in index:
+        if it[0] == "n":
+            parts.append("None")
+        elif it[0] == "i":
+            parts.append(str(it[1]))
+        else:
+            _, start, stop, step = it
+            stop_s = "" if stop < 0 else str(stop)
+            s = f"{start}:{stop_s}" if step == 1 else f"{start}:{stop_s}:{step}"
+            parts.append(s)
+    return ", ".join(parts) if parts else "..."
+
+
+def _paren(text, prec, need):
+    return f"({text})" if prec < need else text
+
+
+def _format(node: Node, args: list) -> tuple:
+    """Text and precedence of ``node`` given its inputs' (text, precedence)."""
+    op = node.op
+    p = node.p
+    name = op.name
+    if op.infix is not None:
+        sym, prec = op.infix
+        if len(args) == 1:  # unary minus
+            (t, q) = args[0]
+            return f"-{_paren(t, q, PREC_NEG + 1)}", PREC_NEG
+        (lt, lp), (rt, rp) = args
+        if sym == "**":
+            return f"{_paren(lt, lp, PREC_POW + 1)}**{_paren(rt, rp, PREC_NEG)}", PREC_POW
+        return f"{_paren(lt, lp, prec)} {sym} {_paren(rt, rp, prec + 1)}", prec
+    texts = [t for t, _ in args]
+    if name == "getitem":
+        return f"{_paren(args[0][0], args[0][1], ATOM)}[{_index_text(p['index'])}]", ATOM
+    if name in ("sum", "prod", "max", "min", "logsumexp"):
+        return f"{name}({texts[0]}{_axes_text(node)})", ATOM
+    if name == "reshape" or name == "broadcast_to":
+        return f"{name}({texts[0]}, {p['shape']})", ATOM
+    if name == "transpose":
+        return f"transpose({texts[0]}, {p['axes']})", ATOM
+    if name == "take":
+        return f"take({texts[0]}, {p['indices'].array.tolist()}, axis={p['axis']})", ATOM
+    if name == "take_add":
+        return (
+            f"take_add({texts[0]}, {p['indices'].array.tolist()}, axis={p['axis']}, n={p['n']})",
+            ATOM,
+        )
+    if name == "index_put":
+        return f"index_put({texts[0]}, s_[{_index_text(p['index'])}], {p['shape']})", ATOM
+    if name == "concatenate":
+        return f"concatenate([{', '.join(texts)}], axis={p['axis']})", ATOM
+    if name == "cast":
+        return f"astype({texts[0]}, {p['dtype'].name})", ATOM
+    return f"{name}({', '.join(texts)})", ATOM
+
+
+def pretty(nodes) -> str:
+    """Readable text of a node or a list of nodes.
+
+    Shared subexpressions (and long ones) are printed once as temporaries
+    ``t1 = ...`` on lines before the result; the last line is the result (a
+    list ``[...]`` when ``nodes`` is a list). Names are NumPy's.
+
+    Parameters
+    ----------
+    nodes : Node or list of Node
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import jitgrad as jg
+    >>> x = jg.vector("x", 3)
+    >>> print(jg.pretty(jg.sin(x) * x + x))
+    sin(x) * x + x
+    >>> s = jg.sin(x)
+    >>> print(jg.pretty(s * s + s))
+    t1 = sin(x)
+    t1 * t1 + t1
+    """
+    single = isinstance(nodes, Node)
+    outs = [nodes] if single else list(nodes)
+    order = toposort(outs)
+    uses = consumers_count(order)
+    taken = {n.p["name"] for n in order if n.op.name == "var"}
+    counter = [0]
+
+    def fresh(prefix):
+        while True:
+            counter[0] += 1
+            name = f"{prefix}{counter[0]}"
+            if name not in taken:
+                taken.add(name)
+                return name
+
+    out_ids = {id(o) for o in outs}
+    texts: dict[int, tuple] = {}
+    lines = []
+    for node in order:
+        kind = node.op.name
+        if kind == "var":
+            texts[id(node)] = (node.p["name"], ATOM)
+            continue
+        if kind == "const":
+            t = _const_text(node)
+            if node.size > SMALL_ARRAY and uses.get(id(node), 0) >= 1:
+                name = fresh("c")
+                lines.append(f"{name} = {t[0]}")
+                t = (name, ATOM)
+            texts[id(node)] = t
+            continue
+        t = _format(node, [texts[id(i)] for i in node.inputs])
+        shared = uses.get(id(node), 0) > 1 or (
+            id(node) in out_ids and not single and uses.get(id(node), 0)
+        )
+        if shared or (len(t[0]) > MAX_INLINE and id(node) not in out_ids):
+            name = fresh("t")
+            lines.append(f"{name} = {t[0]}")
+            t = (name, ATOM)
+        texts[id(node)] = t
+    results = [texts[id(o)][0] for o in outs]
+    lines.append(results[0] if single else "[" + ", ".join(results) + "]")
+    return "\n".join(lines)
+
+
+def count_ops(nodes) -> int:
+    """Number of operation nodes in the graph (vars and constants count 0;
+    a node shared within or across the outputs counts once).
+
+    Examples
+    --------
+    >>> import jitgrad as jg
+    >>> x = jg.vector("x", 3)
+    >>> s = jg.sin(x)
+    >>> jg.count_ops(s * s + s)
+    3
+    >>> jg.count_ops([s, s + 1.0])
+    2
+    """
+    outs = [nodes] if isinstance(nodes, Node) else list(nodes)
+    for o in outs:
+        if not isinstance(o, Node):
+            raise TypeError(f"count_ops: expected nodes, got {type(o).__name__}")
+    return sum(1 for n in toposort(outs) if n.op.is_op)
+
+
+def namespace() -> dict:
+    """Names that evaluate :func:`pretty` text with NumPy (NumPy plus
+    ``sigmoid``, ``softplus``, ``logsumexp``, ``take_add``, ``index_put``, ``astype``)."""
+    from .ops import OPS
+
+    ns = {k: getattr(np, k) for k in dir(np) if not k.startswith("_")}
+    ns.update(
+        sigmoid=OPS["sigmoid"].impl,
+        softplus=OPS["softplus"].impl,
+        logsumexp=lambda x, axis=None: OPS["logsumexp"].impl(
+            np.asarray(x),
+            tuple(range(np.ndim(x)))
+            if axis is None
+            else (axis if isinstance(axis, tuple) else (axis,)),
+        ),
+        take_add=lambda g, idx, axis, n: _take_add(g, idx, axis, n),
+        index_put=_index_put,
+        astype=lambda x, dt: np.asarray(x).astype(dt),
+        array=np.array,
+    )
+    return ns
+
+
+def _take_add(g, idx, axis, n):
+    from .graph import Frozen
+    from .ops import OPS
+
+    return OPS["take_add"].impl(g, Frozen(np.asarray(idx)), axis, n)
+
+
+def _index_put(g, key, shape):
+    out = np.zeros(shape, dtype=np.asarray(g).dtype)
+    out[key] = g
+    return out
