@@ -11,6 +11,7 @@ sum(sin(x) * x)
 """
 
 from . import api as _api  # noqa: F401  (installs the Node operators)
+from .ad import derivative, grad, hessian, hvp, jacobian, jvp, vjp
 from .api import const, matrix, scalar, scalars, var, vector
 from .evaluate import evaluate
 from .graph import Node
@@ -58,6 +59,13 @@ from .printing import count_ops, pretty
 __version__ = "0.1.0"
 
 __all__ = [
+    "grad",
+    "vjp",
+    "jvp",
+    "hvp",
+    "jacobian",
+    "hessian",
+    "derivative",
     "Node",
     "var",
     "scalar",

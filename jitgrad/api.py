@@ -51,7 +51,7 @@ def var(name: str, shape=(), dtype="float64") -> Node:
     dt = as_dtype(dtype)
     if dt.kind != "f":
         raise TypeError(f"var {name!r}: dtype must be float64 or float32, got {dt}")
-    return intern(VAR, (), (("name", name),), shape, dt)
+    return intern(VAR, (), (("dtype", dt.name), ("name", name), ("shape", shape)), shape, dt)
 
 
 def scalar(name: str, dtype="float64") -> Node:

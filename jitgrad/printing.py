@@ -107,6 +107,8 @@ def _format(node: Node, args: list) -> tuple:
         return f"index_put({texts[0]}, s_[{_index_text(p['index'])}], {p['shape']})", ATOM
     if name == "concatenate":
         return f"concatenate([{', '.join(texts)}], axis={p['axis']})", ATOM
+    if name == "square":
+        return f"{_paren(texts[0], args[0][1], PREC_POW + 1)}**2", PREC_POW
     if name == "cast":
         return f"astype({texts[0]}, {p['dtype'].name})", ATOM
     return f"{name}({', '.join(texts)})", ATOM

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import builtins
+
 import numpy as np
 
 from ..graph import Frozen, Node, intern, lookup
@@ -39,6 +41,9 @@ class OpDef:
         holds a node of the input's shape or None (zero) per input.
     fold : ``(*inputs, **params) -> Node or None``: build-time rewrites (x+0 -> x);
         the result may broadcast to the node's shape.
+    batch : ``(xs, batched, out, **params) -> Node``: the op applied to inputs of
+        which those flagged in ``batched`` carry an extra leading axis B; returns
+        a node of shape ``(B,) + out.shape`` (used by jacobian/hessian).
     sympy : ``(sympy_module, *args, **params) -> expr`` for elementwise ops.
     emit : code-generation template, ``"np.exp({0})"``.
     infix : ``(symbol, precedence)`` for operators printed infix.
@@ -52,6 +57,7 @@ class OpDef:
     vjp: Callable | None = None
     jvp: Callable | None = None
     fold: Callable | None = None
+    batch: Callable | None = None
     sympy: Callable | None = None
     emit: Any = None
     infix: tuple | None = None
@@ -128,17 +134,51 @@ def make(op: OpDef, inputs: tuple, **params) -> Node:
     if node is not None:
         return node
     shape, dtype = op.shape(inputs, **params)
+    if op.kind == "elementwise" and len(inputs) > 1:
+        stripped = _strip_broadcasts(inputs, shape)
+        if stripped is not inputs:
+            return make(op, stripped, **params)
     if op.fold is not None:
         folded = op.fold(*inputs, **params)
         if folded is not None:
             return _conform(folded, shape, dtype)
-    if inputs and all(i.op is CONST for i in inputs) and _size(shape) <= FOLD_MAX_SIZE:
+    if (
+        inputs
+        and all(i.op is CONST for i in inputs)
+        and _size(shape) <= FOLD_MAX_SIZE
+        # Folding must not turn a broadcast into a stored array.
+        and _size(shape) <= builtins.max(1, *(i.size for i in inputs))
+    ):
         with np.errstate(all="ignore"):
             value = op.impl(*(i.params[0][1].array for i in inputs), **params)
         value = np.asarray(value)
         if value.shape == shape and value.dtype == dtype:
             return leaf_const(value)
     return intern(op, inputs, items, shape, dtype)
+
+
+def _strip_broadcasts(inputs, shape):
+    """Drop ``broadcast_to`` on operands of an elementwise op where the other
+    operands already give the output shape (``broadcast_to(c, s) * x -> c * x``)."""
+    out = None
+    for k, x in enumerate(inputs):
+        if x.op.name != "broadcast_to":
+            continue
+        inner = x.inputs[0]
+        others = [(out or inputs)[j].shape for j in range(len(inputs)) if j != k]
+        if _bshape(others + [inner.shape]) == shape:
+            out = list(out or inputs)
+            out[k] = inner
+    return inputs if out is None else tuple(out)
+
+
+def _bshape(shapes):
+    from ..shapes import broadcast
+
+    try:
+        return broadcast("", *shapes)
+    except ValueError:
+        return None
 
 
 def _size(shape):
@@ -175,3 +215,32 @@ def shape_error(opname: str, *shapes, why: str = "") -> ValueError:
     if why:
         msg += f" ({why})"
     return ValueError(msg)
+
+
+def batch_pad(xs, batched, out, **params) -> Node:
+    """Batching rule for broadcasting ops: give each batched input the output's
+    rank (size-1 axes after the batch axis) so the batch axis lines up."""
+    from .structure import reshape
+
+    rank = out.ndim
+    args = []
+    for x, b in zip(xs, batched):
+        if b and x.ndim - 1 < rank:
+            x = reshape(x, x.shape[:1] + (1,) * (rank - (x.ndim - 1)) + x.shape[1:])
+        args.append(x)
+    return make(out.op, tuple(args), **params)
+
+
+def batch_size(xs, batched) -> int:
+    return next(x.shape[0] for x, b in zip(xs, batched) if b)
+
+
+def batch_all(xs, batched, originals) -> list:
+    """Every input with the batch axis: unbatched ones are broadcast along it."""
+    from .structure import broadcast_to, reshape
+
+    B = batch_size(xs, batched)
+    out = []
+    for x, b in zip(xs, batched):
+        out.append(x if b else broadcast_to(reshape(x, (1,) + x.shape), (B,) + x.shape))
+    return out

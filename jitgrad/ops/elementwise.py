@@ -13,7 +13,7 @@ import numpy as np
 from ..graph import Node
 from ..shapes import BOOL, F32, F64, as_dtype, broadcast, promote
 from .convert import as_node
-from .core import OpDef, make, register, uniform_value
+from .core import OpDef, batch_pad, make, register, uniform_value
 
 # Precedences for infix printing (higher binds tighter), as in Python.
 PREC_CMP, PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_ATOM = 1, 2, 3, 4, 5, 6
@@ -85,6 +85,7 @@ def elementwise(
             vjp=vjp,
             jvp=jvp,
             fold=fold,
+            batch=batch_pad,
             sympy=sympy,
             emit=emit,
             infix=infix,
@@ -109,11 +110,21 @@ def _zeros_like_shape(x: Node, y: Node) -> Node:
 # ----------------------------------------------------------------------------- arithmetic
 
 
+def _scalar_const(n):
+    return n.op.name == "const" and n.ndim == 0 and n.dtype != BOOL
+
+
 def _fold_add(x, y):
     if _is(x, 0):
         return y
     if _is(y, 0):
         return x
+    if x is y:
+        return 2.0 * x  # exact in floating point
+    if y.op is NEG:
+        return subtract(x, y.inputs[0])  # x + -y -> x - y
+    if x.op is NEG:
+        return subtract(y, x.inputs[0])  # -x + y -> y - x
     return None
 
 
@@ -122,6 +133,8 @@ def _fold_sub(x, y):
         return x
     if _is(x, 0):
         return negative(y)
+    if y.op is NEG:
+        return add(x, y.inputs[0])  # x - -y -> x + y
     return None
 
 
@@ -139,7 +152,19 @@ def _fold_mul(x, y):
         return negative(x)
     if x.op is NEG and y.op is NEG:
         return x.inputs[0] * y.inputs[0]
+    # Canonical form: a scalar constant factor on the left, constants merged.
+    cx, cy = _scalar_const(x), _scalar_const(y)
+    if cy and not cx:
+        return multiply(y, x)
+    if cx and y.op is MUL and _scalar_const(y.inputs[0]):
+        return multiply(_merge(x, y.inputs[0]), y.inputs[1])
+    if cx and y.op is NEG:
+        return multiply(negative(x), y.inputs[0])
     return None
+
+
+def _merge(a, b):
+    return multiply(a, b)  # both constants: folded at build time
 
 
 def _fold_div(x, y):
@@ -153,6 +178,10 @@ def _fold_div(x, y):
 def _fold_neg(x):
     if x.op is NEG:
         return x.inputs[0]
+    if x.op is MUL and _scalar_const(x.inputs[0]):
+        return multiply(negative(x.inputs[0]), x.inputs[1])  # -(c*z) -> (-c)*z
+    if x.op is SUB:
+        return subtract(x.inputs[1], x.inputs[0])  # -(a - b) -> b - a
     return None
 
 
@@ -336,6 +365,7 @@ WHERE = register(
         vjp=_where_vjp,
         jvp=_where_jvp,
         fold=_fold_where,
+        batch=batch_pad,
         sympy=lambda sp, c, a, b: sp.Piecewise((a, c), (b, True)),
         emit="({1} if {0} else {2})",
         doc="where(c, a, b): a where c holds, else b. Derivative flows to the chosen branch only.",
@@ -357,6 +387,7 @@ CAST = register(
         vjp=lambda g, out, x, dtype: [cast(g, x.dtype) if x.dtype != BOOL else None],
         jvp=lambda ts, out, x, dtype: None if ts[0] is None else cast(ts[0], dtype),
         fold=lambda x, dtype: x if x.dtype == dtype else None,
+        batch=batch_pad,
         sympy=lambda sp, x, dtype: x,
         emit="{0}",
         linear=True,

@@ -8,7 +8,7 @@ import numpy as np
 from ..graph import Node
 from ..shapes import broadcast, fmt, promote
 from .convert import as_node
-from .core import OpDef, make, register, uniform_value
+from .core import OpDef, batch_pad, make, register, uniform_value
 from .structure import reshape, sum_to, swap_last, transpose, zeros
 
 
@@ -59,6 +59,7 @@ MATMUL = register(
         vjp=_matmul_vjp,
         jvp=_matmul_jvp,
         fold=_fold_matmul,
+        batch=batch_pad,
         infix=("@", 3),
         doc="Matrix product of the last two axes, batch axes broadcast. Bilinear.",
     )

@@ -12,7 +12,7 @@ import numpy as np
 from ..graph import Frozen, Node
 from ..shapes import BOOL, as_shape, fmt, norm_axes, promote, size_of
 from .convert import as_node
-from .core import OpDef, leaf_const, make, register, uniform_value
+from .core import OpDef, batch_all, leaf_const, make, register, uniform_value
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -25,20 +25,24 @@ def zeros(shape, dtype=np.float64) -> Node:
 
 
 def sum_to(x: Node, shape: tuple) -> Node:
-    """Sum ``x`` over the axes that broadcasting added to reach it from ``shape``."""
+    """``x`` summed over the axes that broadcasting added to reach it from
+    ``shape``, then broadcast where ``x`` is smaller: a node of ``shape``."""
     if x.shape == shape:
         return x
+    if x.ndim < len(shape):
+        return broadcast_to(x, shape)
     from .reduce import sum as _sum
 
     lead = x.ndim - len(shape)
-    if lead < 0:
-        return broadcast_to(x, shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and x.shape[lead + i] != 1
-    )
+    tail = x.shape[lead:]
+    summed = [i for i, d in enumerate(shape) if d == 1 and tail[i] != 1]
+    axes = tuple(range(lead)) + tuple(lead + i for i in summed)
     y = _sum(x, axis=axes) if axes else x
-    if y.shape != shape:
-        y = reshape(y, shape)
+    kept = tuple(1 if i in summed else d for i, d in enumerate(tail))
+    if y.shape != kept:
+        y = reshape(y, kept)
+    if kept != shape:
+        y = broadcast_to(y, shape)
     return y
 
 
@@ -84,6 +88,7 @@ RESHAPE = register(
         vjp=lambda g, out, x, shape: [reshape(g, x.shape)],
         jvp=lambda ts, out, x, shape: reshape(ts[0], shape),
         fold=_fold_reshape,
+        batch=lambda xs, bt, out, shape: reshape(xs[0], xs[0].shape[:1] + shape),
         linear=True,
         doc="Same elements in C order, new shape.",
     )
@@ -142,6 +147,7 @@ TRANSPOSE = register(
         vjp=lambda g, out, x, axes: [transpose(g, tuple(np.argsort(axes).tolist()))],
         jvp=lambda ts, out, x, axes: transpose(ts[0], axes),
         fold=_fold_transpose,
+        batch=lambda xs, bt, out, axes: transpose(xs[0], (0,) + tuple(a + 1 for a in axes)),
         linear=True,
         doc="Permute the axes.",
     )
@@ -200,6 +206,17 @@ def _fold_broadcast(x, shape):
     return None
 
 
+def _batch_broadcast(xs, batched, out, shape):
+    x = xs[0]
+    pad = len(shape) - (x.ndim - 1)
+    x = reshape(x, x.shape[:1] + (1,) * pad + x.shape[1:])
+    return broadcast_to(x, x.shape[:1] + shape)
+
+
+def _batch_index(x, index):
+    return (("s", 0, x.shape[0], 1),) + index
+
+
 BROADCAST = register(
     OpDef(
         "broadcast_to",
@@ -209,6 +226,7 @@ BROADCAST = register(
         vjp=lambda g, out, x, shape: [sum_to(g, x.shape)],
         jvp=lambda ts, out, x, shape: broadcast_to(ts[0], shape),
         fold=_fold_broadcast,
+        batch=_batch_broadcast,
         linear=True,
         doc="Repeat along broadcast axes (NumPy rules). Adjoint: sum over those axes.",
     )
@@ -304,6 +322,7 @@ GETITEM = register(
         vjp=lambda g, out, x, index: [index_put(g, index, x.shape)],
         jvp=lambda ts, out, x, index: make(GETITEM, (ts[0],), index=index),
         fold=_fold_getitem,
+        batch=lambda xs, bt, out, index: make(GETITEM, (xs[0],), index=_batch_index(xs[0], index)),
         linear=True,
         doc="Basic indexing: ints, slices with steps, None. Adjoint: index_put.",
     )
@@ -338,6 +357,9 @@ INDEX_PUT = register(
         vjp=lambda g, out, v, index, shape: [make(GETITEM, (g,), index=index)],
         jvp=lambda ts, out, v, index, shape: index_put(ts[0], index, shape),
         fold=_fold_index_put,
+        batch=lambda xs, bt, out, index, shape: index_put(
+            xs[0], _batch_index(xs[0], index), xs[0].shape[:1] + shape
+        ),
         linear=True,
         doc="Zeros of `shape` with `g` written at a basic index (the adjoint of getitem).",
     )
@@ -367,6 +389,9 @@ TAKE = register(
         vjp=lambda g, out, x, indices, axis: [take_add(g, indices, axis, x.shape[axis])],
         jvp=lambda ts, out, x, indices, axis: make(TAKE, (ts[0],), indices=indices, axis=axis),
         fold=lambda x, indices, axis: None,
+        batch=lambda xs, bt, out, indices, axis: make(
+            TAKE, (xs[0],), indices=indices, axis=axis + 1
+        ),
         linear=True,
         doc="Gather along `axis` with a constant integer index array (numpy.take). Adjoint: take_add.",
     )
@@ -404,6 +429,7 @@ TAKE_ADD = register(
             if uniform_value(g) == 0
             else None
         ),
+        batch=lambda xs, bt, out, indices, axis, n: take_add(xs[0], indices, axis + 1, n),
         linear=True,
         doc="Zeros with `g` added at the gathered positions (the adjoint of take; repeats add up).",
     )
@@ -565,6 +591,9 @@ CONCAT = register(
         vjp=_concat_vjp,
         jvp=_concat_jvp,
         fold=lambda *xs, axis: xs[0] if len(xs) == 1 else None,
+        batch=lambda xs, bt, out, axis: make(
+            CONCAT, tuple(batch_all(xs, bt, out.inputs)), axis=axis + 1
+        ),
         linear=True,
         doc="Join nodes along an existing axis. Adjoint: the matching slices.",
     )
