@@ -16,6 +16,7 @@ from .graph import Node, consumers_count, toposort
 __all__ = ["pretty", "count_ops", "namespace"]
 
 ATOM = 6
+PREC_CMP = 1
 PREC_NEG = 4
 PREC_POW = 5
 MAX_INLINE = 100  # characters; longer expressions become temporaries
@@ -41,10 +42,15 @@ def _const_text(node: Node):
         t = _num(a.item())
         neg = t.startswith("-")
         return t, (PREC_NEG if neg else ATOM)
+    if a.size == 0:
+        # array2string prints every empty array as "[]", losing the shape.
+        dt = "" if a.dtype == np.float64 else f", {a.dtype.name}"
+        return f"zeros({a.shape}{dt})", ATOM
     inner = np.array2string(
         a, separator=", ", threshold=10**6, floatmode="unique", max_line_width=10**6
     )
-    return f"array({inner})", ATOM
+    # Rows of a 2-d (or higher) array are separated by newlines: keep one line per statement.
+    return f"array({inner.replace(chr(10), '')})", ATOM
 
 
 def _axes_text(node: Node):
@@ -86,7 +92,10 @@ def _format(node: Node, args: list) -> tuple:
         (lt, lp), (rt, rp) = args
         if sym == "**":
             return f"{_paren(lt, lp, PREC_POW + 1)}**{_paren(rt, rp, PREC_NEG)}", PREC_POW
-        return f"{_paren(lt, lp, prec)} {sym} {_paren(rt, rp, prec + 1)}", prec
+        # Python chains comparisons (a < b == c), so a comparison operand of a
+        # comparison needs parentheses on the left too.
+        lneed = prec + 1 if prec == PREC_CMP else prec
+        return f"{_paren(lt, lp, lneed)} {sym} {_paren(rt, rp, prec + 1)}", prec
     texts = [t for t, _ in args]
     if name == "getitem":
         return f"{_paren(args[0][0], args[0][1], ATOM)}[{_index_text(p['index'])}]", ATOM

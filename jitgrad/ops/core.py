@@ -7,11 +7,10 @@ functions users call, so every derivative can be differentiated again.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import builtins
 
 import numpy as np
 

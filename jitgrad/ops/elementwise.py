@@ -389,7 +389,7 @@ CAST = register(
         fold=lambda x, dtype: x if x.dtype == dtype else None,
         batch=batch_pad,
         sympy=lambda sp, x, dtype: x,
-        emit="{0}",
+        emit=lambda dtype: "np." + dtype.name + "({0})",
         linear=True,
         doc="Convert to another dtype (float64, float32; bool -> 0.0/1.0). Derivative 1.",
     )
@@ -515,6 +515,7 @@ SIGMOID = _unary(
     lambda out, x: out * (1.0 - out),
     lambda sp, x: 1 / (1 + sp.exp(-x)),
     "1/(1 + exp(-x)), computed without overflow; derivative sigmoid(x)(1 - sigmoid(x)).",
+    emit="_sigmoid({0})",
 )
 SOFTPLUS = _unary(
     "softplus",
@@ -522,6 +523,7 @@ SOFTPLUS = _unary(
     lambda out, x: sigmoid(x),
     lambda sp, x: sp.log(1 + sp.exp(x)),
     "log(1 + exp(x)), computed without overflow (softplus(800) = 800); derivative sigmoid(x).",
+    emit="_softplus({0})",
 )
 ABS = _unary(
     "abs",
@@ -538,7 +540,12 @@ SIGN = _unary(
     "sign(x) in {-1, 0, 1} (nan for nan); derivative 0 everywhere, including at 0.",
 )
 SQUARE = _unary(
-    "square", np.square, lambda out, x: 2.0 * x, lambda sp, x: x**2, "x**2; derivative 2x."
+    "square",
+    np.square,
+    lambda out, x: 2.0 * x,
+    lambda sp, x: x**2,
+    "x**2; derivative 2x.",
+    emit="({0} * {0})",
 )
 
 
@@ -556,7 +563,7 @@ MAXIMUM = elementwise(
     np.maximum,
     _minmax_partials(lambda x, y: greater(x, y)),
     sympy=lambda sp, x, y: sp.Max(x, y),
-    emit="max({0}, {1})",
+    emit="_maximum({0}, {1})",
     doc="Elementwise larger of x and y (nan if either is nan). At ties x == y each gets derivative 0.5.",
 )
 MINIMUM = elementwise(
@@ -564,7 +571,7 @@ MINIMUM = elementwise(
     np.minimum,
     _minmax_partials(lambda x, y: less(x, y)),
     sympy=lambda sp, x, y: sp.Min(x, y),
-    emit="min({0}, {1})",
+    emit="_minimum({0}, {1})",
     doc="Elementwise smaller of x and y (nan if either is nan). At ties x == y each gets derivative 0.5.",
 )
 

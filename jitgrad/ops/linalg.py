@@ -84,6 +84,12 @@ def matmul(a, b) -> Node:
         raise ValueError(
             f"matmul: operands must not be scalars, got shapes {fmt(a.shape)} and {fmt(b.shape)}"
         )
+    ka, kb = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if ka != kb:
+        # Checked here so that the message names the user's shapes, not the reshaped ones.
+        raise ValueError(
+            f"matmul: shapes {fmt(a.shape)} and {fmt(b.shape)} are not aligned ({ka} != {kb})"
+        )
     a2 = reshape(a, (1,) + a.shape) if a.ndim == 1 else a
     b2 = reshape(b, b.shape + (1,)) if b.ndim == 1 else b
     out = make(MATMUL, (a2, b2))

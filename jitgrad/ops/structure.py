@@ -481,6 +481,10 @@ def _norm_basic(shape, key, ndim_used):
             if ax >= len(shape):
                 raise IndexError(f"too many indices for a node of shape {fmt(shape)}")
             start, stop, step = k.indices(shape[ax])
+            if not len(range(start, stop, step)):
+                # slice.indices can give start -1 for an empty negative-step slice, which
+                # NumPy would read as "from the end": store every empty slice as 0:0.
+                start, stop, step = 0, 0, 1
             items.append(("s", start, stop, step))
             ax += 1
         else:
@@ -560,7 +564,14 @@ def _concat_shape(inputs, axis):
             )
     shape = list(first.shape)
     shape[axis] = sum(x.shape[axis] for x in inputs)
-    return tuple(shape), promote("concatenate", (x.dtype for x in inputs), allow_bool=True)
+    return tuple(shape), _concat_dtype(inputs)
+
+
+def _concat_dtype(nodes) -> np.dtype:
+    # All-boolean stays boolean (as NumPy); promote() alone would give float32 here.
+    if all(x.dtype == BOOL for x in nodes):
+        return BOOL
+    return promote("concatenate", (x.dtype for x in nodes), allow_bool=True)
 
 
 def _concat_vjp(g, out, *xs, axis):
@@ -615,7 +626,7 @@ def concatenate(nodes, axis: int = 0) -> Node:
     if any(n.ndim == 0 for n in nodes):
         raise ValueError("concatenate: zero-dimensional nodes cannot be concatenated")
     (axis,) = norm_axes("concatenate", axis, nodes[0].ndim)
-    dtype = promote("concatenate", (n.dtype for n in nodes), allow_bool=True)
+    dtype = _concat_dtype(nodes)
     from .elementwise import cast
 
     nodes = [n if n.dtype == dtype else cast(n, dtype) for n in nodes]

@@ -1,0 +1,606 @@
+"""Emit plain Python source (compiled by Numba) from a :class:`Schedule`.
+
+The module has three functions:
+
+``inner(in..., out...)``  computes every output into caller-owned buffers;
+                           0-d inputs are floats, 0-d outputs are 1-element arrays;
+``entry(in...)``           allocates the outputs, calls ``inner``, returns them;
+``batch(in..., out...)``   a ``prange`` over a leading batch axis calling ``inner``.
+
+Every statement names the graph node it computes, so a person can follow it.
+"""
+
+from __future__ import annotations
+
+import keyword
+
+import numpy as np
+
+from ..graph import Node
+from .lower import ACC, ARRAY, LEAF, MAP, Schedule, schedule
+
+SMALL_MATMUL = 4096  # m*n*k at or below which matmul is written as plain loops
+
+PREAMBLE = """\
+import numpy as np
+import numba as nb
+from numba import prange
+
+_OPTS = dict(cache={cache}, error_model="numpy", fastmath={fastmath})
+
+
+@nb.njit(inline="always", **_OPTS)
+def _sigmoid(x):
+    if x >= 0:
+        return 1.0 / (1.0 + np.exp(-x))
+    e = np.exp(x)
+    return e / (1.0 + e)
+
+
+@nb.njit(inline="always", **_OPTS)
+def _softplus(x):
+    # log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|))
+    return max(x, 0.0) + np.log1p(np.exp(-abs(x)))
+
+
+@nb.njit(inline="always", **_OPTS)
+def _maximum(a, b):
+    # NumPy's maximum: nan if either is nan
+    return a if (a >= b or a != a) else b
+
+
+@nb.njit(inline="always", **_OPTS)
+def _minimum(a, b):
+    return a if (a <= b or a != a) else b
+"""
+
+
+def _literal(value, dtype) -> str:
+    if dtype == np.bool_ or isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    f = float(value)
+    if np.isnan(f):
+        text = "np.nan"
+    elif np.isinf(f):
+        text = "np.inf" if f > 0 else "-np.inf"
+    else:
+        text = repr(f)
+    if np.dtype(dtype) == np.float32:
+        return f"np.float32({text})"
+    return text if not text.startswith("-") else f"({text})"
+
+
+def _dtype_expr(dtype) -> str:
+    return "np.bool_" if np.dtype(dtype) == np.bool_ else f"np.{np.dtype(dtype).name}"
+
+
+def _label(node: Node) -> str:
+    """A short description of a node for comments."""
+    from ..printing import _format
+
+    args = []
+    for i in node.inputs:
+        if i.op.name == "var":
+            args.append((i.p["name"], 6))
+        elif i.op.name == "const" and i.ndim == 0:
+            args.append((repr(i.params[0][1].array.item()), 6))
+        else:
+            args.append((f"<{i.op.name}>", 6))
+    try:
+        text = _format(node, args)[0]
+    except Exception:  # pragma: no cover - comments must never break codegen
+        text = node.op.name
+    return text if len(text) < 70 else text[:67] + "..."
+
+
+class Emitter:
+    def __init__(self, inputs, outputs, *, cache=True, fastmath=False):
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.sched: Schedule = schedule(self.outputs)
+        self.cache = cache
+        self.fastmath = fastmath
+        self.lines: list[str] = []
+        self.names: dict[int, str] = {}  # id -> name of the array or scalar holding the value
+        self.consts: dict[str, np.ndarray] = {}
+        self.counter = 0
+        self._name_inputs()
+
+    # ------------------------------------------------------------------ names
+    def _name_inputs(self):
+        used = set()
+        self.arg_names = []
+        for k, v in enumerate(self.inputs):
+            name = v.p["name"]
+            ok = (
+                name.isidentifier()
+                and not keyword.iskeyword(name)
+                and name
+                not in {"np", "nb", "prange", "inner", "entry", "batch", "abs", "max", "min"}
+                and not name.startswith("_")
+                and not (name[:1] in "tsciob" and name[1:].isdigit())
+                and name not in used
+            )
+            name = name if ok else f"in{k}"
+            used.add(name)
+            self.arg_names.append(name)
+            self.names.setdefault(id(v), name)
+        self.out_names = [f"out{j}" for j in range(len(self.outputs))]
+
+    def fresh(self, prefix):
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def const_name(self, node: Node) -> str:
+        if id(node) not in self.names:
+            name = self.fresh("c")
+            self.consts[name] = np.ascontiguousarray(node.params[0][1].array)
+            self.names[id(node)] = name
+        return self.names[id(node)]
+
+    def index_const(self, array) -> str:
+        name = self.fresh("c")
+        self.consts[name] = np.ascontiguousarray(array)
+        return name
+
+    # ------------------------------------------------------------------ reads
+    def scalar_of(self, node: Node) -> str:
+        """Expression of a 0-d value."""
+        if node.op.name == "const":
+            return _literal(node.params[0][1].array.item(), node.dtype)
+        return self.names[id(node)]
+
+    def read(self, inp: Node, index: list, local: dict) -> str:
+        """Expression of ``inp`` at ``index`` (strings, one per axis of inp)."""
+        if id(inp) in local:
+            return local[id(inp)]
+        if inp.ndim == 0:
+            return self.scalar_of(inp)
+        if inp.op.name == "const":
+            u = inp.params[0][1].uniform
+            if u is not None:
+                return _literal(u, inp.dtype)
+            return f"{self.const_name(inp)}[{', '.join(index)}]"
+        return f"{self.names[id(inp)]}[{', '.join(index)}]"
+
+    # ------------------------------------------------------------------ index maps
+    @staticmethod
+    def project(inp_shape, out_shape, I):
+        """Index of a broadcast operand of shape ``inp_shape`` at output index ``I``."""
+        off = len(out_shape) - len(inp_shape)
+        return [
+            "0" if d == 1 and out_shape[off + k] != 1 else I[off + k]
+            for k, d in enumerate(inp_shape)
+        ]
+
+    def map_index(self, node: Node, I: list) -> list:
+        """For a map node at index I: the index at which it reads its (first) input."""
+        name = node.op.name
+        x = node.inputs[0]
+        p = node.p
+        if name == "broadcast_to":
+            return self.project(x.shape, node.shape, I)
+        if name == "transpose":
+            J = [None] * x.ndim
+            for j, a in enumerate(p["axes"]):
+                J[a] = I[j]
+            return J
+        if name == "getitem":
+            J, j = [], 0
+            for it in p["index"]:
+                if it[0] == "n":
+                    j += 1
+                elif it[0] == "i":
+                    J.append(str(it[1]))
+                else:
+                    _, start, _stop, step = it
+                    J.append(_affine(start, step, I[j]))
+                    j += 1
+            J.extend(I[j:])
+            return J
+        if name == "take":
+            idx = p["indices"].array
+            axis = p["axis"]
+            k = idx.ndim
+            if k == 0:
+                mid = [str(int(idx))]
+            else:
+                c = self.index_const(idx)
+                mid = [f"{c}[{', '.join(I[axis : axis + k])}]"]
+            return I[:axis] + mid + I[axis + k :]
+        if name == "reshape":
+            nz = [i for i, d in zip(I, node.shape) if d != 1]
+            J, q = [], 0
+            for d in x.shape:
+                if d == 1:
+                    J.append("0")
+                else:
+                    J.append(nz[q])
+                    q += 1
+            return J
+        raise NotImplementedError(name)
+
+    def acc_index(self, node: Node, I: list) -> list:
+        """For an accumulate node at input index I: the output index it updates."""
+        name = node.op.name
+        p = node.p
+        if name in ("sum", "prod", "max", "min"):
+            return [i for k, i in enumerate(I) if k not in p["axes"]]
+        if name == "index_put":
+            O, j = [], 0
+            for it in p["index"]:
+                if it[0] == "n":
+                    j += 1
+                elif it[0] == "i":
+                    O.append(str(it[1]))
+                else:
+                    _, start, _stop, step = it
+                    O.append(_affine(start, step, I[j]))
+                    j += 1
+            O.extend(I[j:])
+            return O
+        if name == "take_add":
+            idx = p["indices"].array
+            axis = p["axis"]
+            k = idx.ndim
+            if k == 0:
+                mid = [str(int(idx))]
+            else:
+                c = self.index_const(idx)
+                mid = [f"{c}[{', '.join(I[axis : axis + k])}]"]
+            return I[:axis] + mid + I[axis + k :]
+        raise NotImplementedError(name)
+
+    # ------------------------------------------------------------------ emission
+    def emit(self) -> str:
+        L = self.lines
+        sched = self.sched
+        args = ", ".join(self.arg_names + self.out_names)
+        L.append(f"def inner({args}):")
+        out_of = {}
+        for j, o in enumerate(self.outputs):
+            out_of.setdefault(id(o), j)
+        self.out_of = out_of
+        for kind, item in sched.steps:
+            if kind == "array":
+                self.emit_array(item)
+            else:
+                self.emit_loop(item)
+        # Outputs not written in place: copy (leaves, array results, repeated outputs).
+        self.written = getattr(self, "written", set())
+        for j, o in enumerate(self.outputs):
+            if j in self.written:
+                continue
+            self.emit_copy(o, self.out_names[j])
+        L.append("    return")
+        body = "\n".join(L)
+        return body
+
+    def out_target(self, node: Node):
+        """Name of the output buffer this node may be computed in place into, or None."""
+        j = self.out_of.get(id(node))
+        if j is None:
+            return None
+        self.written = getattr(self, "written", set())
+        self.written.add(j)
+        return self.out_names[j]
+
+    def emit_copy(self, node: Node, out: str):
+        L = self.lines
+        L.append(f"    # output {out}: {_label(node) if node.op.is_op else node.op.name}")
+        if node.ndim == 0:
+            L.append(f"    {out}[0] = {self.scalar_of(node)}")
+            return
+        I = [f"i{k}" for k in range(node.ndim)]
+        ind = "    "
+        for k, d in enumerate(node.shape):
+            L.append(f"{ind}for {I[k]} in range({d}):")
+            ind += "    "
+        L.append(f"{ind}{out}[{', '.join(I)}] = {self.read(node, I, {})}")
+
+    def alloc(self, node: Node, fill=None) -> str:
+        """A buffer for ``node`` (the output buffer when it is an output)."""
+        target = self.out_target(node)
+        if node.ndim == 0:
+            name = self.fresh("s")
+            self.names[id(node)] = name
+            return name
+        name = target or self.fresh("t")
+        self.names[id(node)] = name
+        shape = tuple(node.shape)
+        if target is None:
+            if fill is None:
+                self.lines.append(
+                    f"    {name} = np.empty({shape}, dtype={_dtype_expr(node.dtype)})"
+                )
+            else:
+                self.lines.append(
+                    f"    {name} = np.full({shape}, {fill}, dtype={_dtype_expr(node.dtype)})"
+                )
+        elif fill is not None:
+            self.lines.append(f"    {name}[...] = {fill}")
+        return name
+
+    def emit_loop(self, g):
+        L = self.lines
+        sched = self.sched
+        space = g.space
+        d = len(space)
+        I = [f"i{k}" for k in range(d)]
+        L.append(
+            f"    # loop over {space}: "
+            + "; ".join(_label(n) for n in g.nodes[:3])
+            + (" ..." if len(g.nodes) > 3 else "")
+        )
+        # Prologue: buffers and accumulators.
+        acc_init = {}
+        for n in g.nodes:
+            cls = sched.cls[id(n)]
+            if cls == ACC:
+                init = _acc_init(n)
+                if n.ndim == 0 and n.op.name in ("sum", "prod", "max", "min"):
+                    a = self.fresh("acc")
+                    L.append(f"    {a} = {_literal(init, n.dtype)}")
+                    acc_init[id(n)] = a
+                else:
+                    self.alloc(n, fill=_literal(init, n.dtype))
+            elif id(n) in sched.buffered and n.ndim > 0:
+                self.alloc(n)
+        ind = "    "
+        for k, dim in enumerate(space):
+            L.append(f"{ind}for {I[k]} in range({dim}):")
+            ind += "    "
+        local: dict[int, str] = {}
+        body_start = len(L)
+        for n in g.nodes:
+            cls = sched.cls[id(n)]
+            if cls == MAP:
+                expr = self.map_expr(n, I, local)
+                s = self.fresh("s")
+                L.append(f"{ind}{s} = {expr}  # {_label(n)}")
+                local[id(n)] = s
+                if id(n) in sched.buffered:
+                    if n.ndim == 0:
+                        self.names[id(n)] = s
+                        target = self.out_target(n)
+                        if target:
+                            L.append(f"{ind}{target}[0] = {s}")
+                    else:
+                        L.append(f"{ind}{self.names[id(n)]}[{', '.join(I)}] = {s}")
+            else:
+                v = self.read(n.inputs[0], I, local)
+                if id(n) in acc_init:
+                    a = acc_init[id(n)]
+                    L.append(f"{ind}{_combine(n, a, v)}  # {_label(n)}")
+                else:
+                    O = self.acc_index(n, I)
+                    tgt = f"{self.names[id(n)]}[{', '.join(O)}]"
+                    L.append(f"{ind}{_combine(n, tgt, v)}  # {_label(n)}")
+        if len(L) == body_start:
+            L.append(f"{ind}pass")
+        for n in g.nodes:
+            if id(n) in acc_init:
+                name = self.alloc(n)
+                L.append(f"    {name} = {acc_init[id(n)]}")
+                target = self.out_target(n)
+                if target:
+                    L.append(f"    {target}[0] = {name}")
+
+    def map_expr(self, n: Node, I: list, local: dict) -> str:
+        op = n.op
+        if op.kind == "elementwise":
+            args = [self.read(x, self.project(x.shape, n.shape, I), local) for x in n.inputs]
+            emit = op.rule("emit")
+            if callable(emit):
+                emit = emit(**n.p)
+            return emit.format(*args)
+        J = self.map_index(n, I)
+        return self.read(n.inputs[0], J, local)
+
+    def array_name(self, node: Node) -> str:
+        if node.op.name == "const":
+            return self.const_name(node)
+        return self.names[id(node)]
+
+    def emit_array(self, n: Node):
+        L = self.lines
+        name = n.op.name
+        L.append(f"    # {_label(n)}")
+        if name == "reshape":
+            x = n.inputs[0]
+            t = self.fresh("t")
+            self.names[id(n)] = t
+            L.append(
+                f"    {t} = np.ascontiguousarray({self.array_name(x)}).reshape({tuple(n.shape)})"
+            )
+            return
+        if name == "concatenate":
+            t = self.alloc(n)
+            axis = n.p["axis"]
+            start = 0
+            for x in n.inputs:
+                stop = start + x.shape[axis]
+                sl = ", ".join(":" if k != axis else f"{start}:{stop}" for k in range(n.ndim))
+                if x.op.name == "const" and x.params[0][1].uniform is not None:
+                    L.append(f"    {t}[{sl}] = {_literal(x.params[0][1].uniform, n.dtype)}")
+                else:
+                    L.append(f"    {t}[{sl}] = {self.array_name(x)}")
+                start = stop
+            return
+        if name == "matmul":
+            self.emit_matmul(n)
+            return
+        if name == "logsumexp":
+            self.emit_logsumexp(n)
+            return
+        raise NotImplementedError(name)
+
+    def emit_matmul(self, n: Node):
+        L = self.lines
+        a, b = n.inputs
+        an, bn = self.array_name(a), self.array_name(b)
+        m, k = a.shape[-2:]
+        nn = b.shape[-1]
+        dt = _dtype_expr(n.dtype)
+        if a.dtype != n.dtype:
+            an = f"{an}.astype({dt})"
+        if b.dtype != n.dtype:
+            bn = f"{bn}.astype({dt})"
+        if n.ndim == 2 and m * k * nn > SMALL_MATMUL:
+            target = self.out_target(n)
+            if target:
+                self.names[id(n)] = target
+                L.append(f"    np.dot({an}, {bn}, {target})")
+            else:
+                t = self.fresh("t")
+                self.names[id(n)] = t
+                L.append(f"    {t} = np.dot({an}, {bn})")
+            return
+        t = self.alloc(n)
+        batch = n.shape[:-2]
+        B = [f"i{q}" for q in range(len(batch))]
+        ind = "    "
+        for q, dim in enumerate(batch):
+            L.append(f"{ind}for {B[q]} in range({dim}):")
+            ind += "    "
+        ab = self.project(a.shape[:-2], batch, B)
+        bb = self.project(b.shape[:-2], batch, B)
+        L.append(f"{ind}for r in range({m}):")
+        L.append(f"{ind}    for c in range({nn}):")
+        acc = self.fresh("acc")
+        L.append(f"{ind}        {acc} = {_literal(0.0, n.dtype)}")
+        L.append(f"{ind}        for q in range({k}):")
+        ai = ", ".join(ab + ["r", "q"])
+        bi = ", ".join(bb + ["q", "c"])
+        L.append(f"{ind}            {acc} += {an}[{ai}] * {bn}[{bi}]")
+        L.append(f"{ind}        {t}[{', '.join(B + ['r', 'c'])}] = {acc}")
+
+    def emit_logsumexp(self, n: Node):
+        L = self.lines
+        (x,) = n.inputs
+        xn = self.array_name(x)
+        axes = n.p["axes"]
+        I = [f"i{k}" for k in range(x.ndim)]
+        O = [i for k, i in enumerate(I) if k not in axes]
+        dt = n.dtype
+        m = self.fresh("t")
+        s = self.fresh("t")
+        oshape = tuple(n.shape)
+        if n.ndim == 0:
+            mi, si = m, s
+            L.append(f"    {m} = {_literal(-np.inf, dt)}")
+            L.append(f"    {s} = {_literal(0.0, dt)}")
+        else:
+            L.append(f"    {m} = np.full({oshape}, -np.inf, dtype={_dtype_expr(dt)})")
+            L.append(f"    {s} = np.zeros({oshape}, dtype={_dtype_expr(dt)})")
+            mi, si = f"{m}[{', '.join(O)}]", f"{s}[{', '.join(O)}]"
+
+        def loops(body):
+            ind = "    "
+            for k, dim in enumerate(x.shape):
+                L.append(f"{ind}for {I[k]} in range({dim}):")
+                ind += "    "
+            L.append(f"{ind}{body}")
+
+        v = f"{xn}[{', '.join(I)}]"
+        loops(f"{mi} = {v} if ({v} > {mi} or {v} != {v}) else {mi}")
+        if n.ndim == 0:
+            L.append(f"    if not np.isfinite({m}):")
+            L.append(f"        {m} = {_literal(0.0, dt)}")
+            loops(f"{si} += np.exp({v} - {mi})")
+            name = self.alloc(n)
+            L.append(f"    {name} = np.log({s}) + {m}")
+            target = self.out_target(n)
+            if target:
+                L.append(f"    {target}[0] = {name}")
+        else:
+            L.append(f"    {m} = np.where(np.isfinite({m}), {m}, 0.0).astype({_dtype_expr(dt)})")
+            loops(f"{si} += np.exp({v} - {mi})")
+            t = self.alloc(n)
+            L.append(f"    {t}[...] = np.log({s}) + {m}")
+
+    # ------------------------------------------------------------------ module
+    def module(self, parallel=False) -> str:
+        inner = self.emit()
+        L = []
+        L.append(PREAMBLE.format(cache=bool(self.cache), fastmath=_fm(self.fastmath)))
+        for name in self.consts:
+            L.append(f"{name} = _CONSTS[{name!r}]")
+        L.append("")
+        L.append("")
+        L.append("@nb.njit(**_OPTS)")
+        L.append(inner)
+        L.append("")
+        L.append("")
+        args = ", ".join(self.arg_names)
+        allocs = []
+        rets = []
+        for j, o in enumerate(self.outputs):
+            shape = (1,) if o.ndim == 0 else tuple(o.shape)
+            allocs.append(f"    out{j} = np.empty({shape}, dtype={_dtype_expr(o.dtype)})")
+            rets.append(f"out{j}[0]" if o.ndim == 0 else f"out{j}")
+        L.append("@nb.njit(**_OPTS)")
+        L.append(f"def entry({args}):")
+        L.extend(allocs)
+        L.append(f"    inner({', '.join(self.arg_names + self.out_names)})")
+        L.append(f"    return {', '.join(rets)}{',' if len(rets) == 1 and self.tuple_out else ''}")
+        L.append("")
+        L.append("")
+        L.append("@nb.njit(parallel=True, **_OPTS)")
+        L.append(f"def batch({', '.join(self.arg_names + self.out_names)}):")
+        first = self.arg_names[0] if self.arg_names else None
+        nb_expr = f"{first}.shape[0]" if first else f"{self.out_names[0]}.shape[0]"
+        L.append(f"    for b in prange({nb_expr}):")
+        call_args = [f"{a}[b]" for a in self.arg_names]
+        for j, o in enumerate(self.outputs):
+            call_args.append(f"out{j}[b : b + 1]" if o.ndim == 0 else f"out{j}[b]")
+        L.append(f"        inner({', '.join(call_args)})")
+        L.append("")
+        return "\n".join(L)
+
+    tuple_out = False
+
+
+def _fm(fastmath):
+    if not fastmath:
+        return "False"
+    if fastmath is True:
+        return "{'reassoc', 'contract', 'nsz', 'arcp'}"
+    return repr(set(fastmath))
+
+
+def _affine(start, step, i):
+    if step == 1:
+        return i if start == 0 else f"{i} + {start}"
+    if start == 0:
+        return f"{step} * {i}"
+    return f"{start} + {step} * {i}" if step > 0 else f"{start} - {-step} * {i}"
+
+
+def _acc_init(n: Node):
+    name = n.op.name
+    if name == "prod":
+        return 1.0
+    if name == "max":
+        return -np.inf
+    if name == "min":
+        return np.inf
+    return 0.0
+
+
+def _combine(n: Node, target: str, v: str) -> str:
+    name = n.op.name
+    if name == "sum" or name == "take_add":
+        return f"{target} += {v}"
+    if name == "prod":
+        return f"{target} *= {v}"
+    if name == "max":
+        return f"{target} = {v} if ({v} > {target} or {v} != {v}) else {target}"
+    if name == "min":
+        return f"{target} = {v} if ({v} < {target} or {v} != {v}) else {target}"
+    if name == "index_put":
+        return f"{target} = {v}"
+    raise NotImplementedError(name)
+
+
+_ = (ARRAY, LEAF)

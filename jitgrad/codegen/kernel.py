@@ -1,0 +1,562 @@
+"""Kernels: Numba-compiled code for a list of outputs, cached on disk by content.
+
+The generated source is written to ``<cache>/k_<hash>.py`` (constants beside it
+in ``k_<hash>.npz``), named by a SHA-256 of the *requested* graph, the options
+and the versions of jitgrad, Numba, NumPy and Python. It is imported as a module
+and compiled with Numba's ``cache=True``, so a second process that builds the
+same graph skips simplification, code generation and LLVM. Writes are atomic; a
+file whose recorded digest does not match its contents is rebuilt, never
+imported.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import importlib.util
+import logging
+import os
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+from ..graph import Node, toposort
+from ..shapes import fmt
+
+log = logging.getLogger("jitgrad")
+
+FORMAT_VERSION = "1"
+
+
+# ----------------------------------------------------------------------------- hashing
+
+
+def _param_text(v) -> str:
+    from ..graph import Frozen
+
+    if isinstance(v, Frozen):
+        a = v.array
+        return f"F{a.dtype.str}{a.shape}" + hashlib.sha256(a.tobytes()).hexdigest()
+    if isinstance(v, np.dtype):
+        return f"D{v.str}"
+    if isinstance(v, tuple):
+        return "(" + ",".join(_param_text(x) for x in v) + ")"
+    return repr(v)
+
+
+def graph_digest(inputs, outputs, options: dict) -> str:
+    """SHA-256 of the canonical form of the graph, the options and the versions."""
+    import numba
+
+    from .. import __version__
+
+    h = hashlib.sha256()
+    h.update(
+        f"jitgrad {__version__} fmt {FORMAT_VERSION} numba {numba.__version__} numpy {np.__version__} "
+        f"python {sys.version_info[:3]}\n".encode()
+    )
+    h.update(repr(sorted(options.items())).encode())
+    order = toposort(list(inputs) + list(outputs))
+    pos = {}
+    for k, n in enumerate(order):
+        pos[id(n)] = k
+        args = ",".join(str(pos[id(i)]) for i in n.inputs)
+        params = ";".join(f"{key}={_param_text(val)}" for key, val in n.params)
+        h.update(f"{k}:{n.op.name}({args})[{params}]{n.shape}{n.dtype.str}\n".encode())
+    h.update(("in:" + ",".join(str(pos[id(v)]) for v in inputs)).encode())
+    h.update(("out:" + ",".join(str(pos[id(o)]) for o in outputs)).encode())
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- cache files
+
+
+def cache_dir() -> str:
+    """The kernel cache: ``$JITGRAD_CACHE_DIR``, else ``$XDG_CACHE_HOME/jitgrad``,
+    else ``~/.cache/jitgrad``."""
+    d = os.environ.get("JITGRAD_CACHE_DIR")
+    if not d:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        d = os.path.join(base, "jitgrad")
+    return d
+
+
+def _writable_dir(d: str) -> bool:
+    try:
+        os.makedirs(d, mode=0o700, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(d, os.W_OK | os.X_OK)
+
+
+def _atomic_write(path: str, data: bytes):
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+_HEADER = "# jitgrad kernel sha256="
+
+
+def _seal(body: str, npz: bytes | None) -> str:
+    digest = hashlib.sha256(body.encode() + (npz or b"")).hexdigest()
+    return f"{_HEADER}{digest}\n{body}"
+
+
+def _verified_source(path: str, npz_path: str):
+    """The file's text if its recorded digest matches its contents, else None."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        npz = None
+        if os.path.exists(npz_path):
+            with open(npz_path, "rb") as f:
+                npz = f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    first, _, body = text.partition("\n")
+    if not first.startswith(_HEADER):
+        return None
+    digest = hashlib.sha256(body.encode() + (npz or b"")).hexdigest()
+    return text if first[len(_HEADER) :] == digest else None
+
+
+def _module_source(body: str, npz_name: str | None) -> str:
+    if npz_name is None:
+        loader = "_CONSTS = {}\n"
+    else:
+        loader = (
+            "import os as _os\n"
+            f"with np.load(_os.path.join(_os.path.dirname(__file__), {npz_name!r})) as _f:\n"
+            "    _CONSTS = {_k: _f[_k] for _k in _f.files}\n"
+        )
+    # The loader must run after "import numpy as np" in the preamble.
+    head, sep, rest = body.partition("\n_OPTS = ")
+    return head + "\n" + loader + sep + rest
+
+
+def _import_file(path: str, name: str):
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    # Numba's cache rebuilds a function's environment by importing its module by name.
+    sys.modules[name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return mod
+
+
+def _exec_source(source: str, consts: dict):
+    ns = {"__name__": "jitgrad_kernel_inmemory"}
+    src = source.replace("_CONSTS = {}\n", "")
+    ns["_CONSTS"] = consts
+    exec(builtins.compile(src, "<jitgrad kernel>", "exec"), ns)
+    return ns
+
+
+# ----------------------------------------------------------------------------- the kernel
+
+
+_MISSING = object()
+
+
+class Kernel:
+    """A compiled graph: call it with one array per declared input.
+
+    Attributes
+    ----------
+    inputs : list of Node
+        The declared inputs, in call order.
+    outputs : list of Node
+        The (simplified) output nodes.
+    source : str
+        The generated Python source that Numba compiled.
+    njit : numba dispatcher
+        Callable from the user's own ``@numba.njit`` code with the same
+        positional arguments (0-d inputs as floats); returns the outputs.
+    inner : numba dispatcher
+        ``inner(*inputs, *outs)`` writes into caller-owned buffers (0-d outputs
+        as 1-element arrays); see :meth:`into`.
+    stats : dict
+        Seconds spent per compile phase, and whether the disk cache was hit.
+    """
+
+    def __init__(self, inputs, outputs, single, module, source, stats, options):
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.source = source
+        self.stats = stats
+        self.options = options
+        self._single = single
+        self._mod = module
+        self.njit = module["entry"] if isinstance(module, dict) else module.entry
+        self.inner = module["inner"] if isinstance(module, dict) else module.inner
+        self._batch = module["batch"] if isinstance(module, dict) else module.batch
+        self.batch = bool(options.get("batch"))
+        self._specs = [(v.p["name"], v.shape, v.dtype) for v in self.inputs]
+        self._n = len(self._specs)
+        self._names = [s[0] for s in self._specs]
+
+    # ------------------------------------------------------------------ arguments
+    def _convert(self, k: int, a, lead: tuple = ()):
+        name, shape, dtype = self._specs[k]
+        want = lead + shape
+        if type(a) is np.ndarray and a.dtype == dtype and a.shape == want:
+            if want == ():
+                return dtype.type(a[()])
+            if a.flags.c_contiguous and a.flags.writeable:
+                return a
+            return np.array(a, dtype=dtype, order="C")
+        if want == () and type(a) is float and dtype == np.float64:
+            return a
+        try:
+            arr = np.asarray(a)
+        except Exception as e:
+            raise TypeError(
+                f"input {name!r}: cannot convert {type(a).__name__} to an array ({e})"
+            ) from None
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(
+                f"input {name!r}: expected a real number array of shape {fmt(want)}, "
+                f"got dtype {arr.dtype}"
+            )
+        if arr.shape != want:
+            raise ValueError(
+                f"input {name!r}: expected shape {fmt(want)}, got shape {fmt(arr.shape)}"
+            )
+        if want == ():
+            return dtype.type(arr[()])
+        return np.array(arr, dtype=dtype, order="C")
+
+    def _args(self, args, lead=()):
+        if len(args) != self._n:
+            raise TypeError(
+                f"kernel takes {self._n} input(s) ({', '.join(self._names)}), got {len(args)}"
+            )
+        return [self._convert(k, a, lead) for k, a in enumerate(args)]
+
+    def __call__(self, *args):
+        if self.batch:
+            return self._call_batch(args)
+        conv = self._args(args)
+        return self.njit(*conv)
+
+    def _specialize(self):
+        """Give this kernel a generated ``__call__`` whose fast path (arrays of the
+        right dtype and shape, C-contiguous, writeable) is a few attribute checks."""
+        if self.batch:
+            return self
+        names = [f"a{k}" for k in range(self._n)]
+        params = "".join(f"{a}=_MISSING, " for a in names)
+        lines = [f"def __call__(self, {params}*_rest):"]
+        if names:
+            lines.append(
+                f"    if _rest or {names[-1]} is _MISSING: return _generic(self, *_args_of({', '.join(names)}), *_rest)"
+            )
+        else:
+            lines.append("    if _rest: return _generic(self, *_rest)")
+        env = {
+            "ndarray": np.ndarray,
+            "entry": self.njit,
+            "_MISSING": _MISSING,
+            "_generic": Kernel.__call__,
+            "_args_of": lambda *a: [x for x in a if x is not _MISSING],
+        }
+        for k, a in enumerate(names):
+            _, shape, dtype = self._specs[k]
+            env[f"dt{k}"] = dtype
+            env[f"sh{k}"] = shape
+            if shape == ():
+                if dtype == np.float64:
+                    lines.append(f"    if type({a}) is not float: {a} = self._convert({k}, {a})")
+                else:
+                    lines.append(f"    {a} = self._convert({k}, {a})")
+                continue
+            lines.append(
+                f"    if not (type({a}) is ndarray and {a}.dtype is dt{k} and {a}.shape == sh{k} "
+                f"and {a}.flags.c_contiguous and {a}.flags.writeable): {a} = self._convert({k}, {a})"
+            )
+        lines.append(f"    return entry({', '.join(names)})")
+        ns = dict(env)
+        exec("\n".join(lines), ns)
+        self.__class__ = type("Kernel", (Kernel,), {"__call__": ns["__call__"]})
+        return self
+
+    def _call_batch(self, args):
+        if not args:
+            raise TypeError("a batch kernel needs at least one input to give the batch size")
+        first = np.asarray(args[0])
+        if first.ndim < 1 + len(self._specs[0][1]):
+            raise ValueError(
+                f"input {self._names[0]!r}: expected shape (B,) + {fmt(self._specs[0][1])} "
+                f"with a leading batch axis, got shape {fmt(first.shape)}"
+            )
+        B = first.shape[0]
+        conv = self._args(args, lead=(B,))
+        outs = [np.empty((B,) + o.shape, dtype=o.dtype) for o in self.outputs]
+        self._batch(*conv, *outs)
+        return outs[0] if self._single else tuple(outs)
+
+    def into(self, *args, out):
+        """Evaluate into caller-owned arrays ``out`` (one per output, of the output's
+        shape; a 1-element array for a 0-d output). No allocation on the fast path.
+
+        Examples
+        --------
+        >>> import numpy as np, jitgrad as jg
+        >>> x = jg.vector("x", 3)
+        >>> k = jg.compile([x], [jg.sum(x * x), 2.0 * x], cache=False)
+        >>> f, g = np.empty(1), np.empty(3)
+        >>> k.into(np.array([1.0, 2.0, 3.0]), out=(f, g))
+        >>> f, g
+        (array([14.]), array([2., 4., 6.]))
+        """
+        conv = self._args(args)
+        if len(out) != len(self.outputs):
+            raise TypeError(f"into: expected {len(self.outputs)} output arrays, got {len(out)}")
+        for j, (o, node) in enumerate(zip(out, self.outputs)):
+            want = (1,) if node.ndim == 0 else node.shape
+            if not isinstance(o, np.ndarray) or o.shape != want or o.dtype != node.dtype:
+                raise ValueError(
+                    f"into: output {j} must be a {node.dtype} array of shape {fmt(want)}, got "
+                    + (
+                        f"{o.dtype} {fmt(o.shape)}"
+                        if isinstance(o, np.ndarray)
+                        else type(o).__name__
+                    )
+                )
+            if not (o.flags.c_contiguous and o.flags.writeable):
+                raise ValueError(f"into: output {j} must be a writeable C-contiguous array")
+        self.inner(*conv, *out)
+
+    def __repr__(self):
+        ins = ", ".join(f"{n}{fmt(s)}" for n, s, _ in self._specs)
+        return f"<Kernel ({ins}) -> {len(self.outputs)} output(s)>"
+
+
+def _numba_type(shape, dtype, lead=0):
+    import numba
+
+    nbdt = numba.from_dtype(dtype)
+    nd = len(shape) + lead
+    return nbdt if nd == 0 else numba.types.Array(nbdt, nd, "C")
+
+
+def compile(
+    inputs,
+    outputs,
+    *,
+    simplify: str | None = "fast",
+    cache: bool = True,
+    parallel: bool = False,
+    batch: bool = False,
+    fastmath=False,
+) -> Kernel:
+    """Compile ``outputs`` as functions of ``inputs`` into one Numba kernel.
+
+    All outputs come from one generated function that computes their shared
+    work once, with elementwise work fused into loops.
+
+    Parameters
+    ----------
+    inputs : list of Node
+        The vars, in the order the kernel takes them. Every var the outputs use
+        must be listed; listed vars that no output uses are still taken.
+    outputs : Node or list of Node
+        A list gives a tuple of results; a single node gives one result.
+    simplify : {"fast", "sympy", None}
+        Simplification level applied before code generation.
+    cache : bool
+        Reuse compiled kernels across processes (the source and Numba's object
+        code are stored under :func:`cache_dir`).
+    parallel : bool
+        Reserved for multi-threaded single calls (the batch driver always uses
+        all of Numba's threads).
+    batch : bool
+        Every input gets an extra leading axis B; so does every output. The
+        batch is spread over all cores with ``prange``.
+    fastmath : bool or set of str
+        LLVM fast-math flags. ``True`` means ``{"reassoc", "contract", "nsz",
+        "arcp"}``: reassociation and fused multiply-add change rounding (results
+        may differ from NumPy in the last bits, and sums may be reordered), while
+        NaN and inf keep their meaning. Default off.
+
+    Returns
+    -------
+    Kernel
+
+    Raises
+    ------
+    TypeError
+        If an input is not a var node or an output is not a node.
+    ValueError
+        If an output depends on a var not listed in ``inputs``.
+
+    Examples
+    --------
+    >>> import numpy as np, jitgrad as jg
+    >>> x = jg.vector("x", 3)
+    >>> f = jg.sum(jg.sin(x) ** 2)
+    >>> k = jg.compile([x], [f, jg.grad(f, x)], cache=False)
+    >>> val, g = k(np.array([0.0, 1.0, 2.0]))
+    >>> bool(np.isclose(val, np.sin([0.0, 1.0, 2.0]) @ np.sin([0.0, 1.0, 2.0])))
+    True
+    """
+    t0 = time.perf_counter()
+    stats = {}
+    if isinstance(inputs, Node):
+        inputs = [inputs]
+    inputs = list(inputs)
+    for v in inputs:
+        if not isinstance(v, Node) or v.op.name != "var":
+            raise TypeError(f"compile: inputs must be var nodes, got {v!r}")
+    if len({id(v) for v in inputs}) != len(inputs):
+        raise ValueError("compile: an input is listed twice")
+    single = isinstance(outputs, Node)
+    outs = [outputs] if single else list(outputs)
+    if not outs:
+        raise ValueError("compile: need at least one output")
+    for o in outs:
+        if not isinstance(o, Node):
+            raise TypeError(f"compile: outputs must be nodes, got {type(o).__name__}")
+    declared = {id(v) for v in inputs}
+    for n in toposort(outs):
+        if n.op.name == "var" and id(n) not in declared:
+            raise ValueError(
+                f"compile: the outputs depend on input {n.p['name']!r} of shape {fmt(n.shape)}, "
+                "which is not in inputs"
+            )
+    if batch and not inputs:
+        raise ValueError("compile: batch=True needs at least one input")
+    options = dict(
+        simplify=simplify,
+        parallel=bool(parallel),
+        batch=bool(batch),
+        fastmath=_fm_key(fastmath),
+        single=single,
+    )
+    digest = graph_digest(inputs, outs, options)
+    stats["hash"] = time.perf_counter() - t0
+    name = f"k_{digest[:24]}"
+
+    directory = cache_dir() if cache else None
+    if directory is not None and not _writable_dir(directory):
+        warnings.warn(
+            f"jitgrad: cache directory {directory!r} is not writable; compiling in memory",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        directory = None
+
+    module = None
+    source = None
+    simplified = None
+    stats["cache_hit"] = False
+    if directory is not None:
+        path = os.path.join(directory, name + ".py")
+        npz_path = os.path.join(directory, name + ".npz")
+        text = _verified_source(path, npz_path) if os.path.exists(path) else None
+        if text is not None:
+            try:
+                t = time.perf_counter()
+                module = _import_file(path, "jitgrad_kernel_" + name[2:])
+                stats["import"] = time.perf_counter() - t
+                source = text
+                stats["cache_hit"] = True
+            except Exception as e:  # a stale or broken entry is rebuilt, never fatal
+                log.warning("jitgrad: cache entry %s unusable (%s); rebuilding", path, e)
+                module = None
+        elif os.path.exists(path):
+            log.warning("jitgrad: cache entry %s is corrupt; rebuilding", path)
+
+    if module is None:
+        t = time.perf_counter()
+        simplified = _simplify(outs, simplify)
+        stats["simplify"] = time.perf_counter() - t
+        t = time.perf_counter()
+        from .emit import Emitter
+
+        em = Emitter(inputs, simplified, cache=directory is not None, fastmath=fastmath)
+        em.tuple_out = not single
+        stats["lower"] = time.perf_counter() - t
+        t = time.perf_counter()
+        body = em.module()
+        stats["emit"] = time.perf_counter() - t
+        consts = em.consts
+        if directory is not None:
+            npz_bytes = None
+            npz_name = None
+            if consts:
+                import io
+
+                buf = io.BytesIO()
+                np.savez(buf, **consts)
+                npz_bytes = buf.getvalue()
+                npz_name = name + ".npz"
+            text = _seal(_module_source(body, npz_name), npz_bytes)
+            if npz_bytes is not None:
+                _atomic_write(npz_path, npz_bytes)
+            _atomic_write(path, text.encode())
+            source = text
+            module = _import_file(path, "jitgrad_kernel_" + name[2:])
+        else:
+            source = _module_source(body, None)
+            module = _exec_source(source, consts)
+    final_outs = simplified if simplified is not None else outs
+    kernel = Kernel(inputs, final_outs, single, module, source, stats, options)._specialize()
+    t = time.perf_counter()
+    _precompile(kernel, inputs, final_outs, batch)
+    stats["numba"] = time.perf_counter() - t
+    stats["total"] = time.perf_counter() - t0
+    log.info(
+        "jitgrad: compiled %d output(s) in %.3f s (%s)",
+        len(outs),
+        stats["total"],
+        ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in stats.items()),
+    )
+    return kernel
+
+
+def _fm_key(fastmath):
+    if not fastmath:
+        return False
+    if fastmath is True:
+        return "reassoc,contract,nsz,arcp"
+    return ",".join(sorted(fastmath))
+
+
+def _simplify(outs, level):
+    if level is None:
+        return outs
+    from ..simplify import simplify
+
+    return simplify(outs, level=level)
+
+
+def _precompile(kernel, inputs, outs, batch):
+    """Compile (or load from Numba's cache) the one signature the wrapper calls."""
+    ins = [_numba_type(v.shape, v.dtype) for v in inputs]
+    if batch:
+        import numba
+
+        bins = [_numba_type(v.shape, v.dtype, lead=1) for v in inputs]
+        bouts = [_numba_type(o.shape, o.dtype, lead=1) for o in outs]
+        kernel._batch.compile(tuple(bins + bouts))
+        _ = numba
+    else:
+        kernel.njit.compile(tuple(ins))

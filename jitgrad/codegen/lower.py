@@ -1,0 +1,163 @@
+"""Lowering: schedule a graph into fused loop nests.
+
+Every op node falls in one of three classes (the table ``LOWERING``):
+
+``map``        one value per element of its own shape, read from its inputs at an
+               index that is a function of the loop index (elementwise ops,
+               broadcast_to, getitem, transpose, take, reshape that only adds or
+               drops size-1 axes);
+``accumulate`` one update per element of its *input's* shape into an output
+               (sum, prod, max, min; index_put and take_add scatter);
+``array``      whole-array code after its inputs are complete (matmul,
+               concatenate, logsumexp, general reshape).
+
+Map and accumulate nodes are "loop nodes". Each gets a stage: a loop node can run
+in the same loop as an input it reads at the very same index (and of the same
+iteration space); any other read needs the input complete, so one stage later.
+All loop nodes of one (stage, space) form one fused loop nest; values that never
+leave their loop stay scalar locals, the rest get buffers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..graph import Node, consumers_count, toposort
+
+MAP, ACC, ARRAY, LEAF = "map", "accumulate", "array", "leaf"
+
+_ACC_OPS = {"sum", "prod", "max", "min", "index_put", "take_add"}
+_ARRAY_OPS = {"matmul", "concatenate", "logsumexp"}
+_MAP_STRUCT = {"broadcast_to", "getitem", "transpose", "take"}
+
+
+def reshape_is_map(node: Node) -> bool:
+    """True when a reshape only inserts or removes size-1 axes (an index remap)."""
+    (x,) = node.inputs
+    return [d for d in x.shape if d != 1] == [d for d in node.shape if d != 1]
+
+
+def node_class(node: Node) -> str:
+    op = node.op
+    if not op.is_op:
+        return LEAF
+    if op.kind == "elementwise" or op.name in _MAP_STRUCT:
+        return MAP
+    if op.name == "reshape":
+        return MAP if reshape_is_map(node) else ARRAY
+    if op.name in _ACC_OPS:
+        return ACC
+    if op.name in _ARRAY_OPS:
+        return ARRAY
+    raise NotImplementedError(f"op {op.name!r} has no lowering")
+
+
+def space_of(node: Node, cls: str) -> tuple:
+    return node.inputs[0].shape if cls == ACC else node.shape
+
+
+def same_index(node: Node, cls: str, inp: Node, inp_cls: str) -> bool:
+    """Does ``node`` read ``inp`` at exactly its own loop index?"""
+    if inp_cls != MAP:
+        return False
+    if cls == MAP:
+        return node.op.kind == "elementwise" and inp.shape == node.shape
+    if cls == ACC:
+        return inp is node.inputs[0]
+    return False
+
+
+@dataclass
+class Group:
+    stage: int
+    space: tuple
+    nodes: list = field(default_factory=list)
+
+
+@dataclass
+class Schedule:
+    order: list  # every node, topological
+    cls: dict  # id -> class
+    stage: dict  # id -> stage
+    steps: list  # ("array", node) | ("loop", Group), in execution order
+    buffered: set  # ids of loop nodes that need an array (or 0-d local kept)
+    uses: dict
+
+
+def schedule(outputs: list) -> Schedule:
+    order = toposort(outputs)
+    cls: dict[int, str] = {}
+    stage: dict[int, int] = {}
+    for n in order:
+        c = node_class(n)
+        cls[id(n)] = c
+        if c == LEAF:
+            stage[id(n)] = -1
+            continue
+        s = 0
+        for inp in n.inputs:
+            ic = cls[id(inp)]
+            if ic == LEAF:
+                continue
+            si = stage[id(inp)]
+            if c == ARRAY or ic == ARRAY:
+                need = si + 1 if (c == ARRAY and ic != ARRAY) else si
+            elif same_index(n, c, inp, ic) and space_of(inp, ic) == space_of(n, c):
+                need = si
+            else:
+                need = si + 1
+            s = max(s, need)
+        stage[id(n)] = s
+
+    groups: dict[tuple, Group] = {}
+    arrays_at: dict[int, list] = {}
+    for n in order:
+        c = cls[id(n)]
+        if c == LEAF:
+            continue
+        if c == ARRAY:
+            arrays_at.setdefault(stage[id(n)], []).append(n)
+            continue
+        key = (stage[id(n)], space_of(n, c))
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = Group(key[0], key[1])
+        g.nodes.append(n)
+
+    # A loop node needs a buffer unless every use is a same-index read in its own group.
+    out_ids = {id(o) for o in outputs}
+    buffered: set[int] = set()
+    group_of = {}
+    for g in groups.values():
+        for n in g.nodes:
+            group_of[id(n)] = (g.stage, g.space)
+    for n in order:
+        for inp in n.inputs:
+            ic = cls[id(inp)]
+            if ic not in (MAP, ACC):
+                continue
+            c = cls[id(n)]
+            ok = (
+                c in (MAP, ACC)
+                and group_of.get(id(n)) == group_of.get(id(inp))
+                and same_index(n, c, inp, ic)
+            )
+            if not ok:
+                buffered.add(id(inp))
+    for o in outputs:
+        if cls[id(o)] in (MAP, ACC):
+            buffered.add(id(o))
+    buffered |= {id(n) for n in order if cls[id(n)] == ACC}
+    _ = out_ids
+
+    steps = []
+    max_stage = max(stage.values(), default=-1)
+    by_stage: dict[int, list] = {}
+    for g in groups.values():
+        by_stage.setdefault(g.stage, []).append(g)
+    for s in range(0, max_stage + 1):
+        for n in arrays_at.get(s, []):
+            steps.append(("array", n))
+        for g in by_stage.get(s, []):
+            steps.append(("loop", g))
+    return Schedule(order, cls, stage, steps, buffered, consumers_count(order))
