@@ -336,6 +336,13 @@ class Emitter:
         acc_init = {}
         for n in g.nodes:
             cls = sched.cls[id(n)]
+            root = sched.root_of.get(id(n))
+            if root is not None:
+                # A scatter that adds into a shared buffer (zeroed by its first writer).
+                if id(root) not in self.names:
+                    self.alloc(root, fill=_literal(0.0, root.dtype))
+                self.names[id(n)] = self.names[id(root)]
+                continue
             if cls == ACC:
                 init = _acc_init(n)
                 if n.ndim == 0 and n.op.name in ("sum", "prod", "max", "min"):
@@ -375,7 +382,10 @@ class Emitter:
                 else:
                     O = self.acc_index(n, I)
                     tgt = f"{self.names[id(n)]}[{', '.join(O)}]"
-                    L.append(f"{ind}{_combine(n, tgt, v)}  # {_label(n)}")
+                    if id(n) in sched.root_of:
+                        L.append(f"{ind}{tgt} += {v}  # {_label(n)}, summed")
+                    else:
+                        L.append(f"{ind}{_combine(n, tgt, v)}  # {_label(n)}")
         if len(L) == body_start:
             L.append(f"{ind}pass")
         for n in g.nodes:

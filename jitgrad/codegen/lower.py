@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 
 from ..graph import Node, consumers_count, toposort
 
-MAP, ACC, ARRAY, LEAF = "map", "accumulate", "array", "leaf"
+MAP, ACC, ARRAY, LEAF, ALIAS = "map", "accumulate", "array", "leaf", "alias"
 
 _ACC_OPS = {"sum", "prod", "max", "min", "index_put", "take_add"}
+_SCATTER_OPS = {"index_put", "take_add"}
 _ARRAY_OPS = {"matmul", "concatenate", "logsumexp"}
 _MAP_STRUCT = {"broadcast_to", "getitem", "transpose", "take"}
 
@@ -82,17 +83,57 @@ class Schedule:
     steps: list  # ("array", node) | ("loop", Group), in execution order
     buffered: set  # ids of loop nodes that need an array (or 0-d local kept)
     uses: dict
+    root_of: dict  # scatter (and add) id -> the add node whose buffer it accumulates into
+
+
+def scatter_sums(order: list, outputs: list) -> dict:
+    """Sums of scatters, ``index_put(a, I) + index_put(b, J) + ...``: map each such
+    add node, and each scatter it absorbs, to the root add whose buffer they all
+    accumulate into (the adjoint of ``x[1:] - x[:-1]`` becomes one pass)."""
+    uses = consumers_count(order)
+    out_ids = {id(o) for o in outputs}
+    is_ss: dict[int, bool] = {}
+    for n in order:
+        if n.op.name in _SCATTER_OPS:
+            is_ss[id(n)] = True
+        elif (
+            n.op.name == "add"
+            and all(
+                is_ss.get(id(i))
+                and i.shape == n.shape
+                and i.dtype == n.dtype
+                and uses[id(i)] == 1
+                and id(i) not in out_ids
+                for i in n.inputs
+            )
+            and n.inputs[0] is not n.inputs[1]
+        ):
+            is_ss[id(n)] = True
+    root_of: dict[int, Node] = {}
+    for n in reversed(order):
+        if n.op.name != "add" or not is_ss.get(id(n)):
+            continue
+        root = root_of.setdefault(id(n), n)
+        for i in n.inputs:
+            root_of[id(i)] = root
+    return root_of
 
 
 def schedule(outputs: list) -> Schedule:
     order = toposort(outputs)
     cls: dict[int, str] = {}
     stage: dict[int, int] = {}
+    root_of = scatter_sums(order, outputs)
     for n in order:
         c = node_class(n)
+        if c == MAP and id(n) in root_of:
+            c = ALIAS
         cls[id(n)] = c
         if c == LEAF:
             stage[id(n)] = -1
+            continue
+        if c == ALIAS:
+            stage[id(n)] = max(stage[id(i)] for i in n.inputs)
             continue
         s = 0
         for inp in n.inputs:
@@ -117,6 +158,8 @@ def schedule(outputs: list) -> Schedule:
             continue
         if c == ARRAY:
             arrays_at.setdefault(stage[id(n)], []).append(n)
+            continue
+        if c == ALIAS:
             continue
         key = (stage[id(n)], space_of(n, c))
         g = groups.get(key)
@@ -160,4 +203,4 @@ def schedule(outputs: list) -> Schedule:
             steps.append(("array", n))
         for g in by_stage.get(s, []):
             steps.append(("loop", g))
-    return Schedule(order, cls, stage, steps, buffered, consumers_count(order))
+    return Schedule(order, cls, stage, steps, buffered, consumers_count(order), root_of)
