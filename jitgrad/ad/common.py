@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..graph import Node, toposort
 from ..ops.convert import as_node
 from ..ops.core import uniform_value
@@ -24,9 +26,14 @@ def wrt_list(fname: str, wrt):
     raise TypeError(f"{fname}: wrt must be a node or a list of nodes, got {type(wrt).__name__}")
 
 
-def check_output(fname: str, y) -> Node:
+def check_output(fname: str, y, scalar: bool = False) -> Node:
     if not isinstance(y, Node):
         raise TypeError(f"{fname}: the output must be a jitgrad node, got {type(y).__name__}")
+    if scalar and y.shape != ():
+        raise ValueError(
+            f"{fname}: the output must be a scalar (shape ()), got shape {fmt(y.shape)}; "
+            "use jg.vjp or jg.jacobian for non-scalar outputs"
+        )
     return y
 
 
@@ -72,7 +79,8 @@ def conform(t, like: Node):
 
 
 def zero_like(n: Node) -> Node:
-    return zeros(n.shape, n.dtype)
+    # The derivative of a boolean (comparison) node is a float zero.
+    return zeros(n.shape, n.dtype if n.dtype.kind == "f" else np.float64)
 
 
 __all__ = ["wrt_list", "check_output", "vector_for", "depends", "conform", "zero_like", "toposort"]

@@ -66,7 +66,7 @@ def hvp(y, wrt, v):
     >>> jg.evaluate(hv, {x: np.array([1.0, 2.0]), v: np.array([1.0, 1.0])})
     array([ 6., 12.])
     """
-    y = check_output("hvp", y)
+    y = check_output("hvp", y, scalar=True)
     wrts, single = wrt_list("hvp", wrt)
     vs = [v] if single else v
     if not single and (not isinstance(vs, (list, tuple)) or len(vs) != len(wrts)):
@@ -174,7 +174,7 @@ def hessian(y, wrt):
     >>> [[str(h) for h in row] for row in H]
     [['2 * y', '2 * x'], ['2 * x', '0']]
     """
-    y = check_output("hessian", y)
+    y = check_output("hessian", y, scalar=True)
     wrts, single = wrt_list("hessian", wrt)
     gs = grad(y, wrts)
     if single:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from ..graph import Node, toposort
 from ..ops.convert import as_node
-from ..shapes import fmt
 from .common import check_output, conform, depends, vector_for, wrt_list, zero_like
 
 __all__ = ["vjp", "grad", "vjp_many"]
@@ -51,7 +50,10 @@ def vjp(y, wrt, u):
     y : Node
         The output.
     wrt : Node or list of Node
-        Vars (or any nodes of the graph) to differentiate with respect to.
+        Vars (or any nodes of the graph) to differentiate with respect to. For
+        an intermediate node ``z`` the result is the derivative with respect to
+        a perturbation added at ``z``; when both ``x`` and ``z = g(x)`` are in
+        ``wrt``, the one for ``x`` is the total derivative (through ``z`` too).
     u : Node or array_like
         The cotangent, of ``y.shape``.
 
@@ -115,12 +117,7 @@ def grad(y, wrt):
     >>> jg.evaluate(g, {x: np.array([1.0, 2.0, 3.0])})
     array([ 3., 12., 27.])
     """
-    y = check_output("grad", y)
-    if y.shape != ():
-        raise ValueError(
-            f"grad: the output must be a scalar (shape ()), got shape {fmt(y.shape)}; "
-            "use jg.vjp or jg.jacobian for non-scalar outputs"
-        )
+    y = check_output("grad", y, scalar=True)
     wrts, single = wrt_list("grad", wrt)
     out = vjp_many(y, wrts, as_node(1.0, y.dtype))
     return out[0] if single else out

@@ -132,6 +132,11 @@ def _transpose_shape(inputs, axes):
 def _fold_transpose(x, axes):
     if axes == tuple(range(len(axes))):
         return x
+    u = uniform_value(x)
+    if u is not None:
+        return broadcast_to(
+            leaf_const(np.asarray(u, dtype=x.dtype)), tuple(x.shape[a] for a in axes)
+        )
     if x.op is TRANSPOSE:
         inner = x.p["axes"]
         return transpose(x.inputs[0], tuple(inner[a] for a in axes))
