@@ -19,7 +19,8 @@ import numpy as np
 from ..graph import Node
 from .lower import ACC, ARRAY, LEAF, MAP, Schedule, schedule
 
-SMALL_MATMUL = 4096  # m*n*k at or below which matmul is written as plain loops
+SMALL_MATMUL = 4096
+PARALLEL_MIN = 4096  # outer loop length from which parallel=True uses prange  # m*n*k at or below which matmul is written as plain loops
 
 PREAMBLE = """\
 import numpy as np
@@ -94,7 +95,9 @@ def _label(node: Node) -> str:
 
 
 class Emitter:
-    def __init__(self, inputs, outputs, *, cache=True, fastmath=False):
+    def __init__(self, inputs, outputs, *, cache=True, fastmath=False, parallel=False):
+        self.parallel = parallel
+        self.used_prange = False
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.sched: Schedule = schedule(self.outputs)
@@ -355,7 +358,9 @@ class Emitter:
                 self.alloc(n)
         ind = "    "
         for k, dim in enumerate(space):
-            L.append(f"{ind}for {I[k]} in range({dim}):")
+            rng = "prange" if k == 0 and self._parallel_ok(g) else "range"
+            self.used_prange = self.used_prange or rng == "prange"
+            L.append(f"{ind}for {I[k]} in {rng}({dim}):")
             ind += "    "
         local: dict[int, str] = {}
         body_start = len(L)
@@ -395,6 +400,16 @@ class Emitter:
                 target = self.out_target(n)
                 if target:
                     L.append(f"    {target}[0] = {name}")
+
+    def _parallel_ok(self, g) -> bool:
+        """prange is safe when no two iterations write the same place: plain maps,
+        and full sums/products (which Numba turns into parallel reductions)."""
+        if not self.parallel or not g.space or g.space[0] < PARALLEL_MIN:
+            return False
+        for n in g.nodes:
+            if self.sched.cls[id(n)] == ACC and not (n.ndim == 0 and n.op.name in ("sum", "prod")):
+                return False
+        return True
 
     def map_expr(self, n: Node, I: list, local: dict) -> str:
         op = n.op
@@ -538,7 +553,7 @@ class Emitter:
             L.append(f"{name} = _CONSTS[{name!r}]")
         L.append("")
         L.append("")
-        L.append("@nb.njit(**_OPTS)")
+        L.append("@nb.njit(parallel=True, **_OPTS)" if self.used_prange else "@nb.njit(**_OPTS)")
         L.append(inner)
         L.append("")
         L.append("")

@@ -385,8 +385,9 @@ def compile(
         Reuse compiled kernels across processes (the source and Numba's object
         code are stored under :func:`cache_dir`).
     parallel : bool
-        Reserved for multi-threaded single calls (the batch driver always uses
-        all of Numba's threads).
+        Spread the large loops of a single call over Numba's threads (loops
+        whose iterations write disjoint elements, and full sums). The batch
+        driver always uses all of Numba's threads.
     batch : bool
         Every input gets an extra leading axis B; so does every output. The
         batch is spread over all cores with ``prange``.
@@ -491,7 +492,13 @@ def compile(
         t = time.perf_counter()
         from .emit import Emitter
 
-        em = Emitter(inputs, simplified, cache=directory is not None, fastmath=fastmath)
+        em = Emitter(
+            inputs,
+            simplified,
+            cache=directory is not None,
+            fastmath=fastmath,
+            parallel=parallel and not batch,
+        )
         em.tuple_out = not single
         stats["lower"] = time.perf_counter() - t
         t = time.perf_counter()
