@@ -530,7 +530,7 @@ ABS = _unary(
     np.abs,
     lambda out, x: sign(x),
     lambda sp, x: sp.Abs(x),
-    "|x|; derivative sign(x), and 0 at the kink x = 0 (as JAX).",
+    "The absolute value of x; derivative sign(x), and 0 at the kink x = 0 (as JAX).",
 )
 SIGN = _unary(
     "sign",
@@ -690,22 +690,22 @@ def minimum(x, y) -> Node:
 
 
 def less(x, y) -> Node:
-    """Boolean node ``x < y``."""
+    """Boolean node ``x < y`` (for :func:`where`); its derivative is zero."""
     return _binary(LESS, x, y)
 
 
 def less_equal(x, y) -> Node:
-    """Boolean node ``x <= y``."""
+    """Boolean node ``x <= y`` (for :func:`where`); its derivative is zero."""
     return _binary(LESS_EQ, x, y)
 
 
 def greater(x, y) -> Node:
-    """Boolean node ``x > y``."""
+    """Boolean node ``x > y`` (for :func:`where`); its derivative is zero."""
     return _binary(GREATER, x, y)
 
 
 def greater_equal(x, y) -> Node:
-    """Boolean node ``x >= y``."""
+    """Boolean node ``x >= y`` (for :func:`where`); its derivative is zero."""
     return _binary(GREATER_EQ, x, y)
 
 
