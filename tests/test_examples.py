@@ -1,0 +1,43 @@
+"""Every example runs in its quick mode and prints what it promises."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run(name, tmp_path, *args):
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_quickstart(tmp_path):
+    out = run("quickstart.py", tmp_path)
+    assert "grad f = 2 * x + sin(x) + x * cos(x)" in out
+
+
+def test_newton_rosenbrock(tmp_path):
+    out = run("newton_rosenbrock.py", tmp_path, "--quick")
+    line = next(ln for ln in out.splitlines() if ln.startswith("jitgrad derivatives:"))
+    assert float(line.rsplit("=", 1)[1]) < 1e-8  # exact derivatives reach x = 1
+
+
+def test_layers(tmp_path):
+    out = run("layers.py", tmp_path, "--quick")
+    first, last = (float(v) for v in out.split("loss", 1)[1].split("after")[0].split("->"))
+    assert last < 1e-3 * first
+
+
+def test_molecular_dynamics(tmp_path):
+    out = run("molecular_dynamics.py", tmp_path, "--quick")
+    assert float(out.rsplit("drift", 1)[1]) < 1e-3  # velocity Verlet conserves energy
