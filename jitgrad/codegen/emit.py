@@ -13,12 +13,14 @@ Every statement names the graph node it computes, so a person can follow it.
 from __future__ import annotations
 
 import keyword
+import re
 
 import numpy as np
 
 from ..graph import Node
 from .lower import ACC, ARRAY, LEAF, MAP, Schedule, schedule
 
+_RESERVED = re.compile(r"(t|s|c|i|acc|out|in)\d+|[rcqb]")
 SMALL_MATMUL = 4096
 PARALLEL_MIN = 4096  # outer loop length from which parallel=True uses prange  # m*n*k at or below which matmul is written as plain loops
 
@@ -121,7 +123,7 @@ class Emitter:
                 and name
                 not in {"np", "nb", "prange", "inner", "entry", "batch", "abs", "max", "min"}
                 and not name.startswith("_")
-                and not (name[:1] in "tsciob" and name[1:].isdigit())
+                and not _RESERVED.fullmatch(name)
                 and name not in used
             )
             name = name if ok else f"in{k}"
@@ -438,6 +440,11 @@ class Emitter:
             L.append(
                 f"    {t} = np.ascontiguousarray({self.array_name(x)}).reshape({tuple(n.shape)})"
             )
+            return
+        if name == "transpose":
+            t = self.fresh("t")
+            self.names[id(n)] = t
+            L.append(f"    {t} = {self.array_name(n.inputs[0])}.T")
             return
         if name == "concatenate":
             t = self.alloc(n)

@@ -119,15 +119,42 @@ def scatter_sums(order: list, outputs: list) -> dict:
     return root_of
 
 
+def matmul_transposes(order: list, outputs: list) -> set:
+    """Transposes (2-D) and reshapes read only by matmuls: taken as free views
+    (``x.T``, ``x.reshape``) instead of copies."""
+    readers: dict[int, list] = {}
+    for n in order:
+        for i in n.inputs:
+            readers.setdefault(id(i), []).append(n)
+    out_ids = {id(o) for o in outputs}
+    views: set[int] = set()
+    for n in reversed(order):  # readers before the nodes they read
+        shaped = (n.op.name == "transpose" and n.ndim == 2 and n.inputs[0].ndim == 2) or (
+            n.op.name == "reshape" and n.inputs[0].ndim > 0
+        )
+        rs = readers.get(id(n), ())
+        if (
+            shaped
+            and id(n) not in out_ids
+            and rs
+            and all(r.op.name == "matmul" or id(r) in views for r in rs)
+        ):
+            views.add(id(n))
+    return views
+
+
 def schedule(outputs: list) -> Schedule:
     order = toposort(outputs)
     cls: dict[int, str] = {}
     stage: dict[int, int] = {}
     root_of = scatter_sums(order, outputs)
+    views = matmul_transposes(order, outputs)
     for n in order:
         c = node_class(n)
         if c == MAP and id(n) in root_of:
             c = ALIAS
+        elif id(n) in views:
+            c = ARRAY  # a free .T view for BLAS instead of a copied transpose
         cls[id(n)] = c
         if c == LEAF:
             stage[id(n)] = -1
