@@ -257,11 +257,28 @@ class Emitter:
         raise NotImplementedError(name)
 
     # ------------------------------------------------------------------ emission
-    def emit(self) -> str:
-        L = self.lines
+    def set_scalar_out(self, target: str, value: str) -> str:
+        """Statement storing a 0-d output: a 1-element buffer in ``inner``, a local in ``entry``."""
+        return f"{target} = {value}" if self.mode == "entry" else f"{target}[0] = {value}"
+
+    def emit(self, mode: str = "inner") -> str:
+        """The body of ``inner`` (outputs in caller-owned buffers) or of ``entry``
+        (allocates array outputs, keeps scalars as locals, returns them)."""
+        self.mode = mode
+        self.lines = L = []
+        self.names = {id(v): n for v, n in zip(self.inputs, self.arg_names)}
+        self.counter = 0
+        self.written = set()
         sched = self.sched
-        args = ", ".join(self.arg_names + self.out_names)
-        L.append(f"def inner({args}):")
+        if mode == "entry":
+            L.append(f"def entry({', '.join(self.arg_names)}):")
+            for j, o in enumerate(self.outputs):
+                if o.ndim:
+                    L.append(
+                        f"    out{j} = np.empty({tuple(o.shape)}, dtype={_dtype_expr(o.dtype)})"
+                    )
+        else:
+            L.append(f"def inner({', '.join(self.arg_names + self.out_names)}):")
         out_of = {}
         for j, o in enumerate(self.outputs):
             out_of.setdefault(id(o), j)
@@ -272,21 +289,22 @@ class Emitter:
             else:
                 self.emit_loop(item)
         # Outputs not written in place: copy (leaves, array results, repeated outputs).
-        self.written = getattr(self, "written", set())
         for j, o in enumerate(self.outputs):
             if j in self.written:
                 continue
             self.emit_copy(o, self.out_names[j])
-        L.append("    return")
-        body = "\n".join(L)
-        return body
+        if mode == "entry":
+            tail = "," if len(self.outputs) == 1 and self.tuple_out else ""
+            L.append(f"    return {', '.join(self.out_names)}{tail}")
+        else:
+            L.append("    return")
+        return "\n".join(L)
 
     def out_target(self, node: Node):
         """Name of the output buffer this node may be computed in place into, or None."""
         j = self.out_of.get(id(node))
         if j is None:
             return None
-        self.written = getattr(self, "written", set())
         self.written.add(j)
         return self.out_names[j]
 
@@ -294,7 +312,7 @@ class Emitter:
         L = self.lines
         L.append(f"    # output {out}: {_label(node) if node.op.is_op else node.op.name}")
         if node.ndim == 0:
-            L.append(f"    {out}[0] = {self.scalar_of(node)}")
+            L.append(f"    {self.set_scalar_out(out, self.scalar_of(node))}")
             return
         I = [f"i{k}" for k in range(node.ndim)]
         ind = "    "
@@ -378,7 +396,7 @@ class Emitter:
                         self.names[id(n)] = s
                         target = self.out_target(n)
                         if target:
-                            L.append(f"{ind}{target}[0] = {s}")
+                            L.append(f"{ind}{self.set_scalar_out(target, s)}")
                     else:
                         L.append(f"{ind}{self.names[id(n)]}[{', '.join(I)}] = {s}")
             else:
@@ -401,7 +419,7 @@ class Emitter:
                 L.append(f"    {name} = {acc_init[id(n)]}")
                 target = self.out_target(n)
                 if target:
-                    L.append(f"    {target}[0] = {name}")
+                    L.append(f"    {self.set_scalar_out(target, name)}")
 
     def _parallel_ok(self, g) -> bool:
         """prange is safe when no two iterations write the same place: plain maps,
@@ -420,6 +438,10 @@ class Emitter:
             emit = op.rule("emit")
             if callable(emit):
                 emit = emit(**n.p)
+            k = _int_exponent(n)
+            if k is not None:
+                # x ** -6 as repeated multiplication (Numba's integer power), not libm pow.
+                return f"({args[0]} ** {k})"
             return emit.format(*args)
         J = self.map_index(n, I)
         return self.read(n.inputs[0], J, local)
@@ -449,15 +471,23 @@ class Emitter:
         if name == "concatenate":
             t = self.alloc(n)
             axis = n.p["axis"]
+            # Explicit copy loops: slice assignment costs Numba ~1 s of compile time
+            # per distinct operand type.
             start = 0
+            I = [f"i{k}" for k in range(n.ndim)]
+            O = list(I)
             for x in n.inputs:
-                stop = start + x.shape[axis]
-                sl = ", ".join(":" if k != axis else f"{start}:{stop}" for k in range(n.ndim))
+                O[axis] = I[axis] if start == 0 else f"{I[axis]} + {start}"
                 if x.op.name == "const" and x.params[0][1].uniform is not None:
-                    L.append(f"    {t}[{sl}] = {_literal(x.params[0][1].uniform, n.dtype)}")
+                    v = _literal(x.params[0][1].uniform, n.dtype)
                 else:
-                    L.append(f"    {t}[{sl}] = {self.array_name(x)}")
-                start = stop
+                    v = f"{self.array_name(x)}[{', '.join(I)}]"
+                ind = "    "
+                for k, dim in enumerate(x.shape):
+                    L.append(f"{ind}for {I[k]} in range({dim}):")
+                    ind += "    "
+                L.append(f"{ind}{t}[{', '.join(O)}] = {v}")
+                start += x.shape[axis]
             return
         if name == "matmul":
             self.emit_matmul(n)
@@ -478,7 +508,7 @@ class Emitter:
             an = f"{an}.astype({dt})"
         if b.dtype != n.dtype:
             bn = f"{bn}.astype({dt})"
-        if n.ndim == 2 and m * k * nn > SMALL_MATMUL:
+        if n.ndim == 2 and m * k * nn > SMALL_MATMUL and k > 1:
             target = self.out_target(n)
             if target:
                 self.names[id(n)] = target
@@ -544,45 +574,43 @@ class Emitter:
             L.append(f"    {name} = np.log({s}) + {m}")
             target = self.out_target(n)
             if target:
-                L.append(f"    {target}[0] = {name}")
+                L.append(f"    {self.set_scalar_out(target, name)}")
         else:
-            L.append(f"    {m} = np.where(np.isfinite({m}), {m}, 0.0).astype({_dtype_expr(dt)})")
+            # Loops over the output, not array expressions (np.where/np.log on whole
+            # arrays cost Numba seconds of compile time each).
+            def out_loops(body):
+                ind = "    "
+                for k, dim in enumerate(n.shape):
+                    L.append(f"{ind}for {O[k]} in range({dim}):")
+                    ind += "    "
+                for line in body:
+                    L.append(f"{ind}{line}")
+
+            out_loops([f"if not np.isfinite({mi}):", f"    {mi} = {_literal(0.0, dt)}"])
             loops(f"{si} += np.exp({v} - {mi})")
             t = self.alloc(n)
-            L.append(f"    {t}[...] = np.log({s}) + {m}")
+            out_loops([f"{t}[{', '.join(O)}] = np.log({si}) + {mi}"])
 
     # ------------------------------------------------------------------ module
-    def module(self, parallel=False) -> str:
-        inner = self.emit()
-        L = []
-        L.append(PREAMBLE.format(cache=bool(self.cache), fastmath=_fm(self.fastmath)))
+    def module(self) -> str:
+        inner = self.emit("inner")
+        inner_prange = self.used_prange
+        self.used_prange = False
+        entry = self.emit("entry")
+        L = [PREAMBLE.format(cache=bool(self.cache), fastmath=_fm(self.fastmath))]
         for name in self.consts:
             L.append(f"{name} = _CONSTS[{name!r}]")
-        L.append("")
-        L.append("")
+        L += ["", ""]
         L.append("@nb.njit(parallel=True, **_OPTS)" if self.used_prange else "@nb.njit(**_OPTS)")
+        L.append(entry)
+        L += ["", ""]
+        L.append("@nb.njit(parallel=True, **_OPTS)" if inner_prange else "@nb.njit(**_OPTS)")
         L.append(inner)
-        L.append("")
-        L.append("")
-        args = ", ".join(self.arg_names)
-        allocs = []
-        rets = []
-        for j, o in enumerate(self.outputs):
-            shape = (1,) if o.ndim == 0 else tuple(o.shape)
-            allocs.append(f"    out{j} = np.empty({shape}, dtype={_dtype_expr(o.dtype)})")
-            rets.append(f"out{j}[0]" if o.ndim == 0 else f"out{j}")
-        L.append("@nb.njit(**_OPTS)")
-        L.append(f"def entry({args}):")
-        L.extend(allocs)
-        L.append(f"    inner({', '.join(self.arg_names + self.out_names)})")
-        L.append(f"    return {', '.join(rets)}{',' if len(rets) == 1 and self.tuple_out else ''}")
-        L.append("")
-        L.append("")
+        L += ["", ""]
         L.append("@nb.njit(parallel=True, **_OPTS)")
         L.append(f"def batch({', '.join(self.arg_names + self.out_names)}):")
-        first = self.arg_names[0] if self.arg_names else None
-        nb_expr = f"{first}.shape[0]" if first else f"{self.out_names[0]}.shape[0]"
-        L.append(f"    for b in prange({nb_expr}):")
+        first = self.arg_names[0] if self.arg_names else self.out_names[0]
+        L.append(f"    for b in prange({first}.shape[0]):")
         call_args = [f"{a}[b]" for a in self.arg_names]
         for j, o in enumerate(self.outputs):
             call_args.append(f"out{j}[b : b + 1]" if o.ndim == 0 else f"out{j}[b]")
@@ -591,6 +619,19 @@ class Emitter:
         return "\n".join(L)
 
     tuple_out = False
+
+
+def _int_exponent(n: Node):
+    """The exponent of ``power(x, k)`` when it is a small integer constant, else None."""
+    if n.op.name != "power":
+        return None
+    e = n.inputs[1]
+    if e.op.name != "const":
+        return None
+    u = e.params[0][1].uniform
+    if u is None or u != int(u) or abs(u) > 64:
+        return None
+    return int(u)
 
 
 def _fm(fastmath):

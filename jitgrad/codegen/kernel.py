@@ -14,8 +14,10 @@ from __future__ import annotations
 import builtins
 import hashlib
 import importlib.util
+import keyword
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -47,17 +49,34 @@ def _param_text(v) -> str:
     return repr(v)
 
 
+_CODE_DIGEST = []
+
+
+def _code_digest() -> str:
+    """SHA-256 of jitgrad's own sources: any change to the code generator (or to
+    an op's rules) gives new cache keys, so no stale kernel is ever reused."""
+    if not _CODE_DIGEST:
+        import numba
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        h = hashlib.sha256(
+            f"fmt {FORMAT_VERSION} numba {numba.__version__} numpy {np.__version__} "
+            f"python {sys.version_info[:3]}\n".encode()
+        )
+        for dirpath, dirnames, filenames in sorted(os.walk(root)):
+            dirnames.sort()
+            for f in sorted(filenames):
+                if f.endswith(".py"):
+                    with open(os.path.join(dirpath, f), "rb") as fh:
+                        h.update(f.encode() + b"\0" + fh.read())
+        _CODE_DIGEST.append(h.hexdigest())
+    return _CODE_DIGEST[0]
+
+
 def graph_digest(inputs, outputs, options: dict) -> str:
-    """SHA-256 of the canonical form of the graph, the options and the versions."""
-    import numba
-
-    from .. import __version__
-
-    h = hashlib.sha256()
-    h.update(
-        f"jitgrad {__version__} fmt {FORMAT_VERSION} numba {numba.__version__} numpy {np.__version__} "
-        f"python {sys.version_info[:3]}\n".encode()
-    )
+    """SHA-256 of the canonical form of the graph, the options, jitgrad's code and
+    the versions of Numba, NumPy and Python."""
+    h = hashlib.sha256(_code_digest().encode())
     h.update(repr(sorted(options.items())).encode())
     order = toposort(list(inputs) + list(outputs))
     pos = {}
@@ -219,7 +238,7 @@ class Kernel:
         if type(a) is np.ndarray and a.dtype == dtype and a.shape == want:
             if want == ():
                 return dtype.type(a[()])
-            if a.flags.c_contiguous and a.flags.writeable:
+            if a.flags.c_contiguous:
                 return a
             return np.array(a, dtype=dtype, order="C")
         if want == () and type(a) is float and dtype == np.float64:
@@ -257,26 +276,29 @@ class Kernel:
         return self.njit(*conv)
 
     def _specialize(self):
-        """Give this kernel a generated ``__call__`` whose fast path (arrays of the
-        right dtype and shape, C-contiguous, writeable) is a few attribute checks."""
+        """Give this kernel a generated ``__call__`` taking the inputs by name.
+
+        Its fast path (arrays of the right dtype and shape, C-contiguous; Python
+        floats for float64 scalars) is a few attribute checks, then the compiled
+        code's own entry point, skipping Numba's type dispatch; anything else
+        goes through :meth:`_convert` first. A wrong number of arguments is
+        Python's ``TypeError`` naming the missing input.
+        """
         if self.batch:
             return self
-        names = [f"a{k}" for k in range(self._n)]
-        params = "".join(f"{a}=_MISSING, " for a in names)
-        lines = [f"def __call__(self, {params}*_rest):"]
-        if names:
-            lines.append(
-                f"    if _rest or {names[-1]} is _MISSING: return _generic(self, *_args_of({', '.join(names)}), *_rest)"
+        env = {"ndarray": np.ndarray}
+        reserved = {"self", "ndarray", "entry"}
+        names = []
+        for k, (name, _, _) in enumerate(self._specs):
+            ok = name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_")
+            ok = (
+                ok
+                and name not in reserved
+                and name not in names
+                and not re.fullmatch(r"(dt|sh)\d+", name)
             )
-        else:
-            lines.append("    if _rest: return _generic(self, *_rest)")
-        env = {
-            "ndarray": np.ndarray,
-            "entry": self.njit,
-            "_MISSING": _MISSING,
-            "_generic": Kernel.__call__,
-            "_args_of": lambda *a: [x for x in a if x is not _MISSING],
-        }
+            names.append(name if ok else f"in{k}")
+        lines = [f"def __call__(self, {', '.join(names)}):"]
         for k, a in enumerate(names):
             _, shape, dtype = self._specs[k]
             env[f"dt{k}"] = dtype
@@ -288,13 +310,14 @@ class Kernel:
                     lines.append(f"    {a} = self._convert({k}, {a})")
                 continue
             lines.append(
-                f"    if not (type({a}) is ndarray and {a}.dtype is dt{k} and {a}.shape == sh{k} "
-                f"and {a}.flags.c_contiguous and {a}.flags.writeable): {a} = self._convert({k}, {a})"
+                f"    if not (type({a}) is ndarray and {a}.shape == sh{k} and {a}.dtype is dt{k} "
+                f"and {a}.flags.c_contiguous): {a} = self._convert({k}, {a})"
             )
         lines.append(f"    return entry({', '.join(names)})")
-        ns = dict(env)
-        exec("\n".join(lines), ns)
-        self.__class__ = type("Kernel", (Kernel,), {"__call__": ns["__call__"]})
+        sig = next(iter(self.njit.overloads))
+        env["entry"] = self.njit.overloads[sig].entry_point
+        exec("\n".join(lines), env)
+        self.__class__ = type("Kernel", (Kernel,), {"__call__": env["__call__"]})
         return self
 
     def _call_batch(self, args):
@@ -525,10 +548,11 @@ def compile(
             source = _module_source(body, None)
             module = _exec_source(source, consts)
     final_outs = simplified if simplified is not None else outs
-    kernel = Kernel(inputs, final_outs, single, module, source, stats, options)._specialize()
+    kernel = Kernel(inputs, final_outs, single, module, source, stats, options)
     t = time.perf_counter()
     _precompile(kernel, inputs, final_outs, batch)
     stats["numba"] = time.perf_counter() - t
+    kernel._specialize()
     stats["total"] = time.perf_counter() - t0
     log.info(
         "jitgrad: compiled %d output(s) in %.3f s (%s)",
