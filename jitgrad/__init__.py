@@ -7,7 +7,7 @@ them as readable math and evaluate them.
 >>> x = jg.vector("x", 3)
 >>> y = jg.sum(jg.sin(x) * x)
 >>> print(y)
-sum(sin(x) * x)
+sum(sin(x)*x)
 """
 
 from . import api as _api  # noqa: F401  (installs the Node operators)
@@ -57,6 +57,7 @@ from .ops.reduce import logsumexp, max, mean, min, prod, sum
 from .ops.structure import broadcast_to, concatenate, reshape, stack, take, transpose
 from .printing import count_ops, pretty
 from .simplify import simplify
+from .sym import from_sympy, latex, to_sympy
 
 __version__ = "0.1.0"
 
@@ -83,6 +84,7 @@ __all__ = [
     "evaluate",
     "exp",
     "expm1",
+    "from_sympy",
     "grad",
     "greater",
     "greater_equal",
@@ -90,6 +92,7 @@ __all__ = [
     "hvp",
     "jacobian",
     "jvp",
+    "latex",
     "less",
     "less_equal",
     "log",
@@ -124,6 +127,7 @@ __all__ = [
     "take",
     "tan",
     "tanh",
+    "to_sympy",
     "transpose",
     "var",
     "vector",

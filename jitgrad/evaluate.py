@@ -25,7 +25,12 @@ def _outputs_list(outputs):
 
 def _bind(node: Node, value) -> np.ndarray:
     name = node.p["name"]
-    a = np.asarray(value)
+    try:
+        a = np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise TypeError(
+            f"evaluate: input {name!r}: cannot convert {type(value).__name__} to an array ({e})"
+        ) from None
     if a.dtype.kind not in "biuf":
         raise TypeError(
             f"evaluate: input {name!r} must be a real number array, got dtype {a.dtype}"

@@ -17,10 +17,12 @@ __all__ = ["pretty", "count_ops", "namespace"]
 
 ATOM = 6
 PREC_CMP = 1
+PREC_MUL = 3
 PREC_NEG = 4
 PREC_POW = 5
 MAX_INLINE = 100  # characters; longer expressions become temporaries
 SMALL_ARRAY = 8
+LARGE_ARRAY = 64  # constants with more elements print as a shape/dtype summary
 
 
 def _num(v) -> str:
@@ -42,6 +44,9 @@ def _const_text(node: Node):
         t = _num(a.item())
         neg = t.startswith("-")
         return t, (PREC_NEG if neg else ATOM)
+    if a.size > LARGE_ARRAY:
+        # Too big to read: name its shape and dtype (the text is then not evaluable).
+        return f"<constant {a.shape} {a.dtype}>", ATOM
     if a.size == 0:
         # array2string prints every empty array as "[]", losing the shape.
         dt = "" if a.dtype == np.float64 else f", {a.dtype.name}"
@@ -88,6 +93,10 @@ def _format(node: Node, args: list) -> tuple:
         sym, prec = op.infix
         if len(args) == 1:  # unary minus
             (t, q) = args[0]
+            if q == PREC_MUL and not t.startswith("-"):
+                # -(a*b) as -a*b, as in mathematics: (-a)*b is the same float
+                # (rounding is symmetric), and the product keeps its precedence.
+                return f"-{t}", PREC_MUL
             return f"-{_paren(t, q, PREC_NEG + 1)}", PREC_NEG
         (lt, lp), (rt, rp) = args
         if sym == "**":
@@ -95,7 +104,9 @@ def _format(node: Node, args: list) -> tuple:
         # Python chains comparisons (a < b == c), so a comparison operand of a
         # comparison needs parentheses on the left too.
         lneed = prec + 1 if prec == PREC_CMP else prec
-        return f"{_paren(lt, lp, lneed)} {sym} {_paren(rt, rp, prec + 1)}", prec
+        # Products and quotients are written tight (2*x*sin(y)), sums spaced.
+        sep = sym if sym in ("*", "/") else f" {sym} "
+        return f"{_paren(lt, lp, lneed)}{sep}{_paren(rt, rp, prec + 1)}", prec
     texts = [t for t, _ in args]
     if name == "getitem":
         return f"{_paren(args[0][0], args[0][1], ATOM)}[{_index_text(p['index'])}]", ATOM
@@ -123,6 +134,45 @@ def _format(node: Node, args: list) -> tuple:
     return f"{name}({', '.join(texts)})", ATOM
 
 
+def _cheap(node: Node) -> bool:
+    """An element of a var (``v[0]``, ``W[1, 2]``): written where it is used."""
+    return (
+        node.op.name == "getitem"
+        and node.inputs[0].op.name == "var"
+        and all(it[0] == "i" for it in node.p["index"])
+    )
+
+
+def _literal(node: Node, texts: dict, entries: dict):
+    """Scalars stacked into a small tensor, written ``array([[a, b], [c, d]])``:
+    ``reshape(s, (1,))`` of a scalar, a ``concatenate`` of those, and a reshape of
+    that concatenation."""
+    name = node.op.name
+    if name == "reshape":
+        x = node.inputs[0]
+        if x.shape == () and node.shape == (1,):
+            entries[id(node)] = [texts[id(x)][0]]
+            return f"array([{texts[id(x)][0]}])"
+        items = entries.get(id(x))
+        if items is not None and x.ndim == 1 and node.size <= 4 * SMALL_ARRAY and node.ndim >= 1:
+            entries[id(node)] = items
+            return f"array({_nest(items, node.shape)})"
+        return None
+    if name == "concatenate" and node.ndim == 1:
+        if all(id(i) in entries and i.ndim == 1 for i in node.inputs):
+            items = [t for i in node.inputs for t in entries[id(i)]]
+            entries[id(node)] = items
+            return f"array([{', '.join(items)}])"
+    return None
+
+
+def _nest(items: list, shape: tuple) -> str:
+    if len(shape) == 1:
+        return "[" + ", ".join(items) + "]"
+    step = len(items) // shape[0]
+    return "[" + ", ".join(_nest(items[k * step : (k + 1) * step], shape[1:]) for k in range(shape[0])) + "]"
+
+
 def pretty(nodes) -> str:
     """Readable text of a node or a list of nodes.
 
@@ -143,14 +193,21 @@ def pretty(nodes) -> str:
     >>> import jitgrad as jg
     >>> x = jg.vector("x", 3)
     >>> print(jg.pretty(jg.sin(x) * x + x))
-    sin(x) * x + x
+    sin(x)*x + x
     >>> s = jg.sin(x)
     >>> print(jg.pretty(s * s + s))
     t1 = sin(x)
-    t1 * t1 + t1
+    t1*t1 + t1
     """
     single = isinstance(nodes, Node)
     outs = [nodes] if single else list(nodes)
+    lines, results = render(outs, single)
+    lines.append(results[0] if single else "[" + ", ".join(results) + "]")
+    return "\n".join(lines)
+
+
+def render(outs: list, single: bool = False) -> tuple:
+    """``(temporary lines, one text per output)``: :func:`pretty` in parts."""
     order = toposort(outs)
     uses = consumers_count(order)
     taken = {n.p["name"] for n in order if n.op.name == "var"}
@@ -166,6 +223,7 @@ def pretty(nodes) -> str:
 
     out_ids = {id(o) for o in outs}
     texts: dict[int, tuple] = {}
+    entries: dict[int, list] = {}  # array literals: the entry texts, flat
     lines = []
     for node in order:
         kind = node.op.name
@@ -180,7 +238,14 @@ def pretty(nodes) -> str:
                 t = (name, ATOM)
             texts[id(node)] = t
             continue
+        literal = _literal(node, texts, entries)
+        if literal is not None:
+            texts[id(node)] = (literal, ATOM)
+            continue
         t = _format(node, [texts[id(i)] for i in node.inputs])
+        if _cheap(node):
+            texts[id(node)] = t
+            continue
         shared = uses.get(id(node), 0) > 1 or (
             id(node) in out_ids and not single and uses.get(id(node), 0)
         )
@@ -189,9 +254,7 @@ def pretty(nodes) -> str:
             lines.append(f"{name} = {t[0]}")
             t = (name, ATOM)
         texts[id(node)] = t
-    results = [texts[id(o)][0] for o in outs]
-    lines.append(results[0] if single else "[" + ", ".join(results) + "]")
-    return "\n".join(lines)
+    return lines, [texts[id(o)][0] for o in outs]
 
 
 def count_ops(nodes) -> int:

@@ -1,18 +1,17 @@
 """Simplification pipelines.
 
-``"fast"``: the build-time folds of the op table already ran when each node was
-built (constant folding, zero/one pruning, canonical constant factors, merged
-broadcasts); interning makes common subexpressions shared and only nodes the
-outputs reach are kept. This pass rebuilds the graph bottom-up so that folds
-which became possible after a transform (for example a tangent that turned out
-to be zero) are applied, and keeps the original when the rebuilt graph is not
-smaller.
+``"fast"``: the rule tables of :mod:`jitgrad.rewrite.rules` applied to a fixed
+point by :func:`jitgrad.rewrite.rewrite` (every node is rebuilt through the op
+table, so the build-time folds and interning apply: constant folding, zero/one
+pruning, CSE), keeping only the nodes the outputs reach. ``"sympy"``: the fast
+level, then SymPy on the maximal elementwise clusters within a time budget
+(:func:`jitgrad.sym.sympy_pass`), then the fast level again. Both keep the
+original when their result is larger by :func:`count_ops`.
 """
 
 from __future__ import annotations
 
-from .graph import Node, toposort
-from .ops.core import make
+from .graph import Node
 from .printing import count_ops
 
 __all__ = ["simplify"]
@@ -20,18 +19,36 @@ __all__ = ["simplify"]
 LEVELS = ("fast", "sympy")
 
 
-def _rebuild(outs: list) -> list:
-    new: dict[int, Node] = {}
-    for n in toposort(outs):
-        if not n.op.is_op:
-            new[id(n)] = n
-            continue
-        ins = tuple(new[id(i)] for i in n.inputs)
-        if all(a is b for a, b in zip(ins, n.inputs)):
-            new[id(n)] = n
-        else:
-            new[id(n)] = make(n.op, ins, **dict(n.params))
-    return [new[id(o)] for o in outs]
+def _flatten(nodes):
+    """The nodes of a node, a list or a list of lists, and how to rebuild the structure."""
+    if isinstance(nodes, Node):
+        return [nodes], lambda new: new[0]
+    items = list(nodes)
+    if items and all(isinstance(r, (list, tuple)) for r in items):
+        lens = [len(r) for r in items]
+        flat = [n for r in items for n in r]
+
+        def restore(new):
+            out, k = [], 0
+            for n in lens:
+                out.append(list(new[k : k + n]))
+                k += n
+            return out
+
+        return flat, restore
+    return items, list
+
+
+def _fast(outs: list) -> list:
+    from .rewrite.engine import rewrite_counted
+    from .rewrite.rules import DEFAULT
+
+    new, before, after = rewrite_counted(outs, DEFAULT)
+    if all(a is b for a, b in zip(new, outs)):
+        return outs
+    if after is None:
+        after = count_ops(new)
+    return outs if after > before else new
 
 
 def simplify(nodes, level: str = "fast", timeout: float = 5.0):
@@ -39,16 +56,39 @@ def simplify(nodes, level: str = "fast", timeout: float = 5.0):
 
     Parameters
     ----------
-    nodes : Node or list of Node
+    nodes : Node, list of Node, or list of lists of Node
+        The result has the same structure (a Hessian from ``jg.hessian(y, [x, z])``
+        can be passed as it is).
     level : {"fast", "sympy"}
-        ``"fast"``: local rewrites and folds, CSE by interning, dead-code removal.
-        ``"sympy"`` is not available yet and raises ``NotImplementedError``.
+        ``"fast"``: the named rewrite rules of :mod:`jitgrad.rewrite.rules` to a
+        fixed point (algebraic identities, negation and power canonical forms,
+        constant folding, zero/one pruning), CSE by interning, dead-code
+        removal. ``"sympy"``: the fast level, then each maximal elementwise
+        cluster (scalar expression per element, one symbol per leaf) is handed to
+        SymPy and replaced where SymPy's form is no larger (ties go to SymPy's
+        canonical form, so results print in textbook order) and agrees with the
+        original numerically; see :func:`jitgrad.sym.sympy_pass`.
     timeout : float
-        Seconds allowed for the SymPy level.
+        Seconds for the SymPy work in total (level ``"sympy"``). The passes
+        before and after it take time linear in the graph size.
 
     Returns
     -------
-    Node or list of Node
+    Node, list of Node or list of lists of Node
+
+    Raises
+    ------
+    ValueError
+        For an unknown level.
+
+    Notes
+    -----
+    The rules are exact in real arithmetic where the original is defined; like
+    the build-time fold ``x * 0 -> 0`` they may give the mathematically right
+    finite value where the original overflows to inf or nan
+    (``x - x -> 0`` also for ``x = inf``). SymPy works over the complex
+    numbers, so the SymPy level may likewise give a value where the original
+    gave nan outside its real domain (``sqrt(x)**2 -> x``).
 
     Examples
     --------
@@ -56,17 +96,26 @@ def simplify(nodes, level: str = "fast", timeout: float = 5.0):
     >>> x = jg.vector("x", 3)
     >>> jg.count_ops(jg.simplify(jg.sin(x) + 0.0))
     1
+    >>> y = jg.scalar("y")
+    >>> print(jg.simplify(jg.log(jg.exp(y)) * y - y * y))
+    0
+    >>> a, b = jg.scalars("a b")
+    >>> print(jg.simplify(jg.grad(a**2 * jg.sin(b), a), level="sympy"))
+    2*a*sin(b)
     """
     if level not in LEVELS:
         raise ValueError(f"simplify: level must be one of {LEVELS}, got {level!r}")
-    if level == "sympy":
-        raise NotImplementedError("simplify(level='sympy') is not implemented yet")
-    single = isinstance(nodes, Node)
-    outs = [nodes] if single else list(nodes)
+    if isinstance(nodes, (str, bytes)):
+        raise TypeError(f"simplify: expected nodes, got {type(nodes).__name__}")
+    outs, restore = _flatten(nodes)
     for o in outs:
         if not isinstance(o, Node):
             raise TypeError(f"simplify: expected nodes, got {type(o).__name__}")
-    new = _rebuild(outs)
-    if count_ops(new) > count_ops(outs):
-        new = outs
-    return new[0] if single else new
+    new = _fast(outs)
+    if level == "sympy":
+        from .sym import sympy_pass
+
+        candidate = _fast(sympy_pass(new, timeout=timeout))
+        if count_ops(candidate) <= count_ops(new):
+            new = candidate
+    return restore(new)

@@ -1,8 +1,37 @@
+import os
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 
 @pytest.fixture
 def rng():
     """One seeded generator per test, so failures reproduce."""
     return np.random.default_rng(20261126)
+
+
+# ----------------------------------------------------------------------------- hypothesis
+# Profiles, chosen with the environment variable HYPOTHESIS_PROFILE (tox passes it on):
+#   ci    (default) derandomized, so CI is reproducible: in tests/test_fuzz.py 100
+#         random graphs per evaluate-only property and 2 compiled kernels;
+#   long  20 000 examples per evaluate-only fuzz property and 150 kernels per
+#         simplification level (README, "Running the tests").
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile(
+    "ci",
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=_SLOW_OK,
+)
+settings.register_profile(
+    "long",
+    max_examples=20_000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=_SLOW_OK,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

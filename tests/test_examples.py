@@ -23,7 +23,7 @@ def run(name, tmp_path, *args):
 
 def test_quickstart(tmp_path):
     out = run("quickstart.py", tmp_path)
-    assert "grad f = 2 * x + sin(x) + x * cos(x)" in out
+    assert "grad f = 2*x + sin(x) + x*cos(x)" in out
 
 
 def test_newton_rosenbrock(tmp_path):

@@ -40,11 +40,11 @@ def check_parse_back(node, values: dict, rtol=1e-12):
 
 def test_basic_infix():
     x = jg.vector("x", 3)
-    assert str(jg.sin(x) * x + x) == "sin(x) * x + x"
-    assert jg.pretty(jg.sin(x) * x + x) == "sin(x) * x + x"
+    assert str(jg.sin(x) * x + x) == "sin(x)*x + x"
+    assert jg.pretty(jg.sin(x) * x + x) == "sin(x)*x + x"
     assert str(x) == "x"
-    assert str(jg.exp(-x) / 2.0) == "exp(-x) / 2"
-    assert str(x * 0.5 - 1.25) == "0.5 * x - 1.25"  # constant factor first
+    assert str(jg.exp(-x) / 2.0) == "exp(-x)/2"
+    assert str(x * 0.5 - 1.25) == "0.5*x - 1.25"  # constant factor first
     assert str(jg.sum(x)) == "sum(x)"
     assert str(jg.maximum(x, 0.0)) == "maximum(x, 0)"
 
@@ -52,20 +52,20 @@ def test_basic_infix():
 @pytest.mark.parametrize(
     "build, text",
     [
-        (lambda a, b, c: (a + b) * c, "(a + b) * c"),
-        (lambda a, b, c: a + b * c, "a + b * c"),
+        (lambda a, b, c: (a + b) * c, "(a + b)*c"),
+        (lambda a, b, c: a + b * c, "a + b*c"),
         (lambda a, b, c: a - (b - c), "a - (b - c)"),
         (lambda a, b, c: (a - b) - c, "a - b - c"),
         (lambda a, b, c: a - (b + c), "a - (b + c)"),
-        (lambda a, b, c: a / (b * c), "a / (b * c)"),
-        (lambda a, b, c: (a / b) * c, "a / b * c"),
-        (lambda a, b, c: a / (b / c), "a / (b / c)"),
-        (lambda a, b, c: a * (b / c), "a * (b / c)"),
+        (lambda a, b, c: a / (b * c), "a/(b*c)"),
+        (lambda a, b, c: (a / b) * c, "a/b*c"),
+        (lambda a, b, c: a / (b / c), "a/(b/c)"),
+        (lambda a, b, c: a * (b / c), "a*(b/c)"),
         (lambda a, b, c: -(a + b), "-(a + b)"),
-        (lambda a, b, c: -(a * b), "-(a * b)"),
-        (lambda a, b, c: (-a) * b, "-a * b"),
-        (lambda a, b, c: a * -b, "a * -b"),
-        (lambda a, b, c: a - (-b) * c, "a - -b * c"),
+        (lambda a, b, c: -(a * b), "-a*b"),  # the same float as (-a)*b
+        (lambda a, b, c: (-a) * b, "-a*b"),
+        (lambda a, b, c: a * -b, "a*-b"),
+        (lambda a, b, c: a - (-b) * c, "a - -b*c"),
         (lambda a, b, c: (-a) ** 3, "(-a)**3"),
         (lambda a, b, c: (-a) ** b, "(-a)**b"),
         (lambda a, b, c: -(a**b), "-a**b"),
@@ -75,12 +75,12 @@ def test_basic_infix():
         (lambda a, b, c: a ** (b**c), "a**b**c"),
         (lambda a, b, c: (a**b) ** c, "(a**b)**c"),
         (lambda a, b, c: a ** (-b), "a**-b"),
-        (lambda a, b, c: a ** (b * c), "a**(b * c)"),
-        (lambda a, b, c: (a * b) ** c, "(a * b)**c"),
+        (lambda a, b, c: a ** (b * c), "a**(b*c)"),
+        (lambda a, b, c: (a * b) ** c, "(a*b)**c"),
         (lambda a, b, c: a**-2.0, "a**-2"),
         (lambda a, b, c: (-2.0) ** a, "(-2)**a"),
-        (lambda a, b, c: a * -2.0, "-2 * a"),
-        (lambda a, b, c: (a + b) * -2.0, "-2 * (a + b)"),
+        (lambda a, b, c: a * -2.0, "-2*a"),
+        (lambda a, b, c: (a + b) * -2.0, "-2*(a + b)"),
         (lambda a, b, c: a - -2.0, "a - -2"),
         (lambda a, b, c: jg.where(a + b > c, a, -c), "where(a + b > c, a, -c)"),
         (lambda a, b, c: jg.equal(a > b, b < c), "(a > b) == (b < c)"),
@@ -104,11 +104,11 @@ def test_precedence(build, text):
 def test_shared_subexpression_printed_once():
     x = jg.vector("x", 3)
     s = jg.sin(x)
-    assert str(s * s + s) == "t1 = sin(x)\nt1 * t1 + t1"
+    assert str(s * s + s) == "t1 = sin(x)\nt1*t1 + t1"
     text = str(jg.exp(s + x) * (s + x) + s)
     lines = text.split("\n")
     assert lines[:-1] == ["t1 = sin(x)", "t2 = t1 + x"]
-    assert lines[-1] == "exp(t2) * t2 + t1"
+    assert lines[-1] == "exp(t2)*t2 + t1"
     assert sum(line.count("sin(") for line in lines) == 1
 
 

@@ -172,7 +172,7 @@ def hessian(y, wrt):
     >>> x, y = jg.scalars("x y")
     >>> H = jg.hessian(x**2 * y, [x, y])
     >>> [[str(h) for h in row] for row in H]
-    [['2 * y', '2 * x'], ['2 * x', '0']]
+    [['2*y', '2*x'], ['2*x', '0']]
     """
     y = check_output("hessian", y, scalar=True)
     wrts, single = wrt_list("hessian", wrt)
@@ -212,7 +212,7 @@ def derivative(y, x, order: int = 1):
     >>> import jitgrad as jg
     >>> x = jg.scalar("x")
     >>> print(jg.derivative(x ** 4, x, order=2))
-    12 * x**2
+    12*x**2
     """
     y = check_output("derivative", y)
     if not isinstance(x, Node):

@@ -113,7 +113,7 @@ def grad(y, wrt):
     >>> x = jg.vector("x", 3)
     >>> g = jg.grad(jg.sum(x ** 3), x)
     >>> print(g)
-    3 * x**2
+    3*x**2
     >>> jg.evaluate(g, {x: np.array([1.0, 2.0, 3.0])})
     array([ 3., 12., 27.])
     """

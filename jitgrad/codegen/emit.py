@@ -18,10 +18,11 @@ import re
 import numpy as np
 
 from ..graph import Node
-from .lower import ACC, ARRAY, LEAF, MAP, Schedule, schedule
+from .lower import ACC, ARRAY, LEAF, MAP, VIEW, Schedule, schedule
 
 _RESERVED = re.compile(r"(t|s|c|i|acc|out|in)\d+|[rcqb]")
 SMALL_MATMUL = 4096
+GLOBAL_CONST_BYTES = 1 << 14  # larger array constants stop Numba from caching a function
 PARALLEL_MIN = 4096  # outer loop length from which parallel=True uses prange  # m*n*k at or below which matmul is written as plain loops
 
 PREAMBLE = """\
@@ -159,6 +160,9 @@ class Emitter:
         """Expression of ``inp`` at ``index`` (strings, one per axis of inp)."""
         if id(inp) in local:
             return local[id(inp)]
+        if self.sched.cls[id(inp)] == VIEW:
+            # Never stored: recomputed from its inputs at this index.
+            return self.map_expr(inp, index, local)
         if inp.ndim == 0:
             return self.scalar_of(inp)
         if inp.op.name == "const":
@@ -593,28 +597,50 @@ class Emitter:
 
     # ------------------------------------------------------------------ module
     def module(self) -> str:
+        """The kernel module. Array constants are arguments of the compiled
+        functions (Numba cannot cache functions that use large global arrays);
+        only ``entry``, the form for the user's own @njit code, reads them as
+        globals and is compiled on first use."""
         inner = self.emit("inner")
         inner_prange = self.used_prange
         self.used_prange = False
-        entry = self.emit("entry")
+        body = self.emit("entry")
+        cargs = list(self.consts)
+        extra = "".join(f", {c}" for c in cargs)
+        args = ", ".join(self.arg_names)
+        body = body.replace(
+            f"def entry({args}):", f"def entry_c({', '.join(self.arg_names + cargs)}):", 1
+        )
+        inner = inner.replace(
+            f"def inner({', '.join(self.arg_names + self.out_names)}):",
+            f"def inner({', '.join(self.arg_names + self.out_names + cargs)}):",
+            1,
+        )
         L = [PREAMBLE.format(cache=bool(self.cache), fastmath=_fm(self.fastmath))]
-        for name in self.consts:
+        for name in cargs:
             L.append(f"{name} = _CONSTS[{name!r}]")
+        L.append(f"_CONST_NAMES = {cargs!r}")
         L += ["", ""]
         L.append("@nb.njit(parallel=True, **_OPTS)" if self.used_prange else "@nb.njit(**_OPTS)")
-        L.append(entry)
+        L.append(body)
+        L += ["", ""]
+        big = any(a.nbytes > GLOBAL_CONST_BYTES for a in self.consts.values())
+        # Large global arrays make a function uncacheable: compile this one per process.
+        L.append("@nb.njit(**dict(_OPTS, cache=False))" if big else "@nb.njit(**_OPTS)")
+        L.append(f"def entry({args}):")
+        L.append(f"    return entry_c({args}{extra})")
         L += ["", ""]
         L.append("@nb.njit(parallel=True, **_OPTS)" if inner_prange else "@nb.njit(**_OPTS)")
         L.append(inner)
         L += ["", ""]
         L.append("@nb.njit(parallel=True, **_OPTS)")
-        L.append(f"def batch({', '.join(self.arg_names + self.out_names)}):")
+        L.append(f"def batch({', '.join(self.arg_names + self.out_names + cargs)}):")
         first = self.arg_names[0] if self.arg_names else self.out_names[0]
         L.append(f"    for b in prange({first}.shape[0]):")
         call_args = [f"{a}[b]" for a in self.arg_names]
         for j, o in enumerate(self.outputs):
             call_args.append(f"out{j}[b : b + 1]" if o.ndim == 0 else f"out{j}[b]")
-        L.append(f"        inner({', '.join(call_args)})")
+        L.append(f"        inner({', '.join(call_args + cargs)})")
         L.append("")
         return "\n".join(L)
 

@@ -223,9 +223,12 @@ class Kernel:
         self.options = options
         self._single = single
         self._mod = module
-        self.njit = module["entry"] if isinstance(module, dict) else module.entry
-        self.inner = module["inner"] if isinstance(module, dict) else module.inner
-        self._batch = module["batch"] if isinstance(module, dict) else module.batch
+        get = module.__getitem__ if isinstance(module, dict) else module.__dict__.__getitem__
+        self.njit = get("entry")
+        self._entry_c = get("entry_c")
+        self.inner = get("inner")
+        self._batch = get("batch")
+        self._consts = tuple(get(name) for name in get("_CONST_NAMES"))
         self.batch = bool(options.get("batch"))
         self._specs = [(v.p["name"], v.shape, v.dtype) for v in self.inputs]
         self._n = len(self._specs)
@@ -273,7 +276,7 @@ class Kernel:
         if self.batch:
             return self._call_batch(args)
         conv = self._args(args)
-        return self.njit(*conv)
+        return self._entry_c(*conv, *self._consts)
 
     def _specialize(self):
         """Give this kernel a generated ``__call__`` taking the inputs by name.
@@ -313,9 +316,13 @@ class Kernel:
                 f"    if not (type({a}) is ndarray and {a}.shape == sh{k} and {a}.dtype is dt{k} "
                 f"and {a}.flags.c_contiguous): {a} = self._convert({k}, {a})"
             )
-        lines.append(f"    return entry({', '.join(names)})")
-        sig = next(iter(self.njit.overloads))
-        env["entry"] = self.njit.overloads[sig].entry_point
+        consts = []
+        for q, c in enumerate(self._consts):
+            env[f"_c{q}"] = c
+            consts.append(f"_c{q}")
+        lines.append(f"    return entry({', '.join(names + consts)})")
+        sig = next(iter(self._entry_c.overloads))
+        env["entry"] = self._entry_c.overloads[sig].entry_point
         exec("\n".join(lines), env)
         self.__class__ = type("Kernel", (Kernel,), {"__call__": env["__call__"]})
         return self
@@ -332,7 +339,7 @@ class Kernel:
         B = first.shape[0]
         conv = self._args(args, lead=(B,))
         outs = [np.empty((B,) + o.shape, dtype=o.dtype) for o in self.outputs]
-        self._batch(*conv, *outs)
+        self._batch(*conv, *outs, *self._consts)
         return outs[0] if self._single else tuple(outs)
 
     def into(self, *args, out):
@@ -365,7 +372,7 @@ class Kernel:
                 )
             if not (o.flags.c_contiguous and o.flags.writeable):
                 raise ValueError(f"into: output {j} must be a writeable C-contiguous array")
-        self.inner(*conv, *out)
+        self.inner(*conv, *out, *self._consts)
 
     def __repr__(self):
         ins = ", ".join(f"{n}{fmt(s)}" for n, s, _ in self._specs)
@@ -581,13 +588,12 @@ def _simplify(outs, level):
 
 def _precompile(kernel, inputs, outs, batch):
     """Compile (or load from Numba's cache) the one signature the wrapper calls."""
-    ins = [_numba_type(v.shape, v.dtype) for v in inputs]
-    if batch:
-        import numba
+    import numba
 
+    consts = [numba.typeof(c) for c in kernel._consts]
+    if batch:
         bins = [_numba_type(v.shape, v.dtype, lead=1) for v in inputs]
         bouts = [_numba_type(o.shape, o.dtype, lead=1) for o in outs]
-        kernel._batch.compile(tuple(bins + bouts))
-        _ = numba
+        kernel._batch.compile(tuple(bins + bouts + consts))
     else:
-        kernel.njit.compile(tuple(ins))
+        kernel._entry_c.compile(tuple([_numba_type(v.shape, v.dtype) for v in inputs] + consts))

@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 
 from ..graph import Node, consumers_count, toposort
 
-MAP, ACC, ARRAY, LEAF, ALIAS = "map", "accumulate", "array", "leaf", "alias"
+MAP, ACC, ARRAY, LEAF, ALIAS, VIEW = "map", "accumulate", "array", "leaf", "alias", "view"
 
 _ACC_OPS = {"sum", "prod", "max", "min", "index_put", "take_add"}
 _SCATTER_OPS = {"index_put", "take_add"}
+_CHEAP = {"add", "subtract", "multiply", "negative"}
+MAX_RECOMPUTE = 3  # arithmetic ops recomputed per read instead of storing a value
 _ARRAY_OPS = {"matmul", "concatenate", "logsumexp"}
 _MAP_STRUCT = {"broadcast_to", "getitem", "transpose", "take"}
 
@@ -143,18 +145,68 @@ def matmul_transposes(order: list, outputs: list) -> set:
     return views
 
 
+def index_views(order: list, outputs: list, blas_views: set, root_of: dict) -> set:
+    """Structural maps (slices, broadcasts, transposes, gathers, size-1 reshapes)
+    read only by loop nodes: never stored, their readers index the input directly."""
+    readers: dict[int, list] = {}
+    for n in order:
+        for i in n.inputs:
+            readers.setdefault(id(i), []).append(n)
+    out_ids = {id(o) for o in outputs}
+    # Cheap arithmetic on inputs only (like x[:, None] - x[None, :]) is recomputed
+    # where it is read rather than stored: memory traffic costs more than an add.
+    cost: dict[int, int] = {}
+    for n in order:
+        if not n.op.is_op:
+            cost[id(n)] = 0
+        elif n.op.name in _CHEAP or (n.op.kind != "elementwise" and node_class(n) == MAP):
+            parts = [cost.get(id(i)) for i in n.inputs]
+            if all(p is not None for p in parts):
+                total = sum(parts) + (n.op.name in _CHEAP)
+                if total <= MAX_RECOMPUTE:
+                    cost[id(n)] = total
+    views: set[int] = set()
+    for n in reversed(order):
+        structural = n.op.is_op and n.op.kind != "elementwise" and node_class(n) == MAP
+        cheap = n.op.name in _CHEAP and id(n) in cost
+        if (structural or cheap) and id(n) not in out_ids and id(n) not in blas_views:
+            ok = True
+            for r in readers.get(id(n), ()):
+                if id(r) in views:
+                    continue
+                if id(r) in blas_views or id(r) in root_of or node_class(r) not in (MAP, ACC):
+                    ok = False
+                    break
+            if ok:
+                views.add(id(n))
+    return views
+
+
 def schedule(outputs: list) -> Schedule:
     order = toposort(outputs)
     cls: dict[int, str] = {}
     stage: dict[int, int] = {}
     root_of = scatter_sums(order, outputs)
-    views = matmul_transposes(order, outputs)
+    blas_views = matmul_transposes(order, outputs)
+    views = index_views(order, outputs, blas_views, root_of)
+
+    def complete(inp) -> int:
+        """The first stage at which any node may read ``inp`` at any index."""
+        ic = cls[id(inp)]
+        if ic == LEAF:
+            return 0
+        if ic in (VIEW, ARRAY):
+            return stage[id(inp)]
+        return stage[id(inp)] + 1
+
     for n in order:
         c = node_class(n)
         if c == MAP and id(n) in root_of:
             c = ALIAS
+        elif id(n) in blas_views:
+            c = ARRAY  # a free .T / reshape view for BLAS instead of a copy
         elif id(n) in views:
-            c = ARRAY  # a free .T view for BLAS instead of a copied transpose
+            c = VIEW
         cls[id(n)] = c
         if c == LEAF:
             stage[id(n)] = -1
@@ -165,15 +217,14 @@ def schedule(outputs: list) -> Schedule:
         s = 0
         for inp in n.inputs:
             ic = cls[id(inp)]
-            if ic == LEAF:
-                continue
-            si = stage[id(inp)]
-            if c == ARRAY or ic == ARRAY:
-                need = si + 1 if (c == ARRAY and ic != ARRAY) else si
-            elif same_index(n, c, inp, ic) and space_of(inp, ic) == space_of(n, c):
-                need = si
+            if (
+                c in (MAP, ACC)
+                and same_index(n, c, inp, ic)
+                and space_of(inp, ic) == space_of(n, c)
+            ):
+                need = stage[id(inp)]
             else:
-                need = si + 1
+                need = complete(inp)
             s = max(s, need)
         stage[id(n)] = s
 
@@ -186,7 +237,7 @@ def schedule(outputs: list) -> Schedule:
         if c == ARRAY:
             arrays_at.setdefault(stage[id(n)], []).append(n)
             continue
-        if c == ALIAS:
+        if c in (ALIAS, VIEW):
             continue
         key = (stage[id(n)], space_of(n, c))
         g = groups.get(key)

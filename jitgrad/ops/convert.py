@@ -60,11 +60,14 @@ def const(value, dtype=None) -> Node:
 
             return cast(value, dtype)
         return value
-    a = (
-        np.asarray(value)
-        if not isinstance(value, (str, bytes))
-        else np.asarray(value, dtype=object)
-    )
+    try:
+        a = (
+            np.asarray(value)
+            if not isinstance(value, (str, bytes))
+            else np.asarray(value, dtype=object)
+        )
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"const: cannot make an array from {type(value).__name__} ({e})") from None
     dt = _array_dtype(a, "const") if dtype is None else np.dtype(dtype)
     if dt not in (F64, F32, BOOL):
         raise TypeError(f"const: dtype must be float64, float32 or bool, got {dt}")
@@ -79,7 +82,9 @@ def as_node(x, like: np.dtype | None = None, what: str = "operand") -> Node:
         return x
     if isinstance(x, (bool, np.bool_)):
         return leaf_const(np.asarray(bool(x)))
-    if isinstance(x, (int, float)):
+    if isinstance(x, (int, float)) and not isinstance(x, np.generic):
+        # Python numbers are weak (they take the node's float dtype); NumPy scalars
+        # such as np.float64(1.5) are not (NEP 50): they go through the array path.
         dt = like if like is not None and like.kind == "f" else F64
         key = (float(x), dt)
         node = _SCALARS.get(key)
@@ -89,7 +94,12 @@ def as_node(x, like: np.dtype | None = None, what: str = "operand") -> Node:
                 _SCALARS[key] = node
         return node
     if isinstance(x, (np.ndarray, np.generic, list, tuple)):
-        a = np.asarray(x)
+        try:
+            a = np.asarray(x)
+        except (ValueError, TypeError) as e:
+            raise ValueError(
+                f"{what}: cannot make an array from {type(x).__name__} ({e})"
+            ) from None
         if a.dtype == object:
             raise TypeError(
                 f"{what}: cannot make a node from {type(x).__name__} with non-numeric items"

@@ -20,7 +20,7 @@ from ..shapes import F32, F64, fmt
 __all__ = ["OpDef", "OPS", "register", "make", "leaf_const", "scalar_const", "uniform_value"]
 
 #: Constant folding at build time is done only up to this many output elements.
-FOLD_MAX_SIZE = 4096
+FOLD_MAX_SIZE = 1 << 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,7 +43,9 @@ class OpDef:
     batch : ``(xs, batched, out, **params) -> Node``: the op applied to inputs of
         which those flagged in ``batched`` carry an extra leading axis B; returns
         a node of shape ``(B,) + out.shape`` (used by jacobian/hessian).
-    sympy : ``(sympy_module, *args, **params) -> expr`` for elementwise ops.
+    sympy : ``(sympy_module, *args, **params) -> expr`` for elementwise ops (the
+        scalar form); for other ops ``(sympy_module, x, **params) -> array`` on
+        object arrays of expressions (ops without it are expanded with ``impl``).
     emit : code-generation template, ``"np.exp({0})"``.
     infix : ``(symbol, precedence)`` for operators printed infix.
     doc : f, f', the domain and the value chosen at kinks.

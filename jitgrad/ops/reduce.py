@@ -38,6 +38,19 @@ def _expand(node: Node, x: Node, axes) -> Node:
     return broadcast_to(expand_reduced(node, axes, x.ndim), x.shape)
 
 
+def _object_reduce(x, axes, fn):
+    """Reduce an object array of SymPy expressions over ``axes`` with ``fn(*items)``."""
+    x = np.asarray(x, dtype=object)
+    keep = [a for a in range(x.ndim) if a not in axes]
+    moved = np.transpose(x, keep + list(axes))
+    out_shape = moved.shape[: len(keep)]
+    flat = moved.reshape((-1, size_of(moved.shape[len(keep) :])))
+    out = np.empty(flat.shape[0], dtype=object)
+    for k, row in enumerate(flat):
+        out[k] = fn(*row)
+    return out.reshape(out_shape)
+
+
 def _fold_sum(x, axes):
     if not axes:
         return x
@@ -58,6 +71,7 @@ SUM = register(
         jvp=lambda ts, out, x, axes: sum(ts[0], axis=axes),
         fold=_fold_sum,
         batch=_batch_reduce,
+        sympy=lambda sp, x, axes: _object_reduce(x, axes, sp.Add),
         linear=True,
         doc="Sum over axes. Derivative 1 for every element.",
     )
@@ -83,6 +97,7 @@ PROD = register(
         jvp=_prod_jvp,
         fold=lambda x, axes: x if not axes else None,
         batch=_batch_reduce,
+        sympy=lambda sp, x, axes: _object_reduce(x, axes, sp.Mul),
         doc=(
             "Product over axes. Derivative prod(x)/x_i, valid where no element is 0 "
             "(an exact zero gives nan in the derivative)."
@@ -122,6 +137,7 @@ MAX = register(
         jvp=_cj,
         fold=lambda x, axes: x if not axes else None,
         batch=_batch_reduce,
+        sympy=lambda sp, x, axes: _object_reduce(x, axes, sp.Max),
         doc="Largest element over axes. Ties share the derivative equally; empty axes are an error.",
     )
 )
@@ -135,6 +151,7 @@ MIN = register(
         jvp=_cj,
         fold=lambda x, axes: x if not axes else None,
         batch=_batch_reduce,
+        sympy=lambda sp, x, axes: _object_reduce(x, axes, sp.Min),
         doc="Smallest element over axes. Ties share the derivative equally; empty axes are an error.",
     )
 )
@@ -150,9 +167,14 @@ def _logsumexp_impl(x, axes):
 
 
 def _lse_soft(out, x, axes):
+    """softmax(x) = exp(x - out), renormalised by its own sum. ``out`` carries a
+    rounding error of about ``|out| eps``; it scales every ``exp(x - out)`` by the
+    same factor, which the division removes (without it the gradient at
+    ``x ~ 1e12`` is off by 4e-5, and past ``1e16`` it sums to n instead of 1)."""
     from .elementwise import exp
 
-    return exp(x - _expand(out, x, axes))
+    p = exp(x - _expand(out, x, axes))
+    return p / _expand(sum(p, axis=axes), x, axes)
 
 
 LOGSUMEXP = register(
@@ -165,6 +187,9 @@ LOGSUMEXP = register(
         jvp=lambda ts, out, x, axes: sum(ts[0] * _lse_soft(out, x, axes), axis=axes),
         fold=lambda x, axes: x if not axes else None,
         batch=_batch_reduce,
+        sympy=lambda sp, x, axes: _object_reduce(
+            x, axes, lambda *r: sp.log(sp.Add(*(sp.exp(e) for e in r)))
+        ),
         doc=(
             "log(sum(exp(x))) over axes, computed with the maximum subtracted (no overflow: "
             "logsumexp([1000, 1000]) = 1000 + log 2). Derivative softmax(x)."

@@ -105,9 +105,17 @@ def reshape(x, shape) -> Node:
     (2, 3)
     """
     x = as_node(x, None, "reshape")
-    if isinstance(shape, (int, np.integer)):
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (int(shape),)
-    shape = tuple(int(d) for d in shape)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(
+            f"reshape: shape must be an int or a tuple of ints, got {shape!r}"
+        ) from None
+    if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) for d in dims):
+        raise TypeError(f"reshape: shape must be an int or a tuple of ints, got {shape!r}")
+    shape = tuple(int(d) for d in dims)
     if shape.count(-1) > 1:
         raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
     if -1 in shape:
@@ -173,9 +181,12 @@ def transpose(x, axes=None) -> Node:
         axes = tuple(range(x.ndim))[::-1]
     else:
         try:
-            axes = tuple(int(a) for a in axes)
+            given = tuple(axes)
         except TypeError:
             raise TypeError(f"transpose: axes must be a tuple of ints, got {axes!r}") from None
+        if any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in given):
+            raise TypeError(f"transpose: axes must be a tuple of ints, got {axes!r}")
+        axes = tuple(int(a) for a in given)
         if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)):
             raise ValueError(
                 f"transpose: axes {axes} are not a permutation for shape {fmt(x.shape)}"
@@ -464,7 +475,9 @@ def take(x, indices, axis=None) -> Node:
             x = reshape(x, (x.size,))
         axis = 0
     (axis,) = norm_axes("take", axis, x.ndim)
-    idx = np.asarray(indices)
+    if isinstance(indices, Node):
+        raise TypeError("take: indices must be a constant integer array, not a node")
+    idx = _index_array(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"take: indices must be integers, got dtype {idx.dtype}")
     n = x.shape[axis]
@@ -474,6 +487,14 @@ def take(x, indices, axis=None) -> Node:
         )
     idx = np.where(idx < 0, idx + n, idx).astype(np.int64)
     return make(TAKE, (x,), indices=Frozen(idx), axis=axis)
+
+
+def _index_array(k) -> np.ndarray:
+    """``k`` as an index array; an empty list is an (empty) integer array, as in NumPy."""
+    a = np.asarray(k)
+    if a.size == 0 and a.dtype.kind == "f" and not isinstance(k, np.ndarray):
+        a = a.astype(np.intp)
+    return a
 
 
 def _norm_basic(shape, key, ndim_used):
@@ -522,7 +543,7 @@ def getitem(x: Node, key) -> Node:
         if isinstance(k, Node):
             raise TypeError("indexing with a node is not supported: indices must be constants")
         if isinstance(k, (list, np.ndarray)):
-            a = np.asarray(k)
+            a = _index_array(k)
             if a.dtype == BOOL:
                 raise TypeError(
                     "boolean mask indexing is not supported (the result shape would not be static)"

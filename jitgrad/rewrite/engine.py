@@ -20,6 +20,9 @@ from collections.abc import Callable, Iterable
 
 from ..graph import BOOL, Node, consumers_count, toposort
 from ..ops.core import make, uniform_value
+from ..ops.elementwise import cast
+from ..ops.structure import broadcast_to
+from ..shapes import broadcast
 
 __all__ = [
     "Pattern",
@@ -34,6 +37,7 @@ __all__ = [
     "Rule",
     "RuleSet",
     "rewrite",
+    "rewrite_counted",
     "X",
     "Y",
     "Z",
@@ -48,19 +52,32 @@ COMMUTATIVE = frozenset({"add", "multiply", "maximum", "minimum", "equal"})
 _MAX_CHAIN = 16
 # Nesting of the normalisation of a replacement's new nodes.
 _MAX_NEST = 24
+# Graphs up to this many ops are rewritten to a fixed point; larger ones until a
+# pass removes less than this fraction of their ops.
+_SMALL = 5000
+_MIN_GAIN = 0.01
 
 
 # ----------------------------------------------------------------------------- patterns
 
 
 class Pattern:
-    """Base class: ``match(node, env)`` returns the extended bindings or None."""
+    """Base class: ``gen(node, env)`` yields every extension of the bindings
+    ``env`` under which the pattern matches ``node`` (commutative ops give two)."""
 
     #: Op names a node must have for this pattern to match at its root (None: any).
     roots: frozenset | None = None
 
-    def match(self, node: Node, env: dict):  # pragma: no cover - abstract
+    def gen(self, node: Node, env: dict):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def match(self, node: Node, env: dict | None = None):
+        """The first bindings under which the pattern matches ``node``, or None."""
+        return next(self.gen(node, {} if env is None else env), None)
+
+    def could_match(self, key: tuple) -> bool:
+        """False if no node with this ``(op name, input op names...)`` can match."""
+        return self.roots is None or key[0] in self.roots
 
 
 def _scalar_value(node: Node):
@@ -73,6 +90,12 @@ def _scalar_value(node: Node):
     return float(u)
 
 
+def _bind(env: dict, name: str, value) -> dict:
+    out = dict(env)
+    out[name] = value
+    return out
+
+
 class W(Pattern):
     """A wildcard: matches any node and binds it to ``name``; a name used twice
     in one pattern must match the same node (nodes are interned, so identity is
@@ -82,37 +105,40 @@ class W(Pattern):
         self.name = name
         self.pred = pred
 
-    def match(self, node, env):
+    def gen(self, node, env):
         bound = env.get(self.name)
         if bound is not None:
-            return env if bound is node else None
-        if self.pred is not None and not self.pred(node):
-            return None
-        env = dict(env)
-        env[self.name] = node
-        return env
+            if bound is node:
+                yield env
+            return
+        if self.pred is None or self.pred(node):
+            yield _bind(env, self.name, node)
 
     def __repr__(self):
         return self.name
+
+
+_CONST_ROOTS = frozenset({"const", "broadcast_to"})
 
 
 class C(Pattern):
     """A constant wildcard: a scalar or uniform non-boolean constant; binds its
     value as a Python float."""
 
+    roots = _CONST_ROOTS
+
     def __init__(self, name: str):
         self.name = name
 
-    def match(self, node, env):
+    def gen(self, node, env):
         v = _scalar_value(node)
         if v is None:
-            return None
+            return
         bound = env.get(self.name)
-        if bound is not None:
-            return env if bound == v else None
-        env = dict(env)
-        env[self.name] = v
-        return env
+        if bound is None:
+            yield _bind(env, self.name, v)
+        elif bound == v:
+            yield env
 
     def __repr__(self):
         return self.name
@@ -121,12 +147,15 @@ class C(Pattern):
 class Const(Pattern):
     """A constant of the given value (any shape, every element equal)."""
 
+    roots = _CONST_ROOTS
+
     def __init__(self, value: float):
         self.value = float(value)
 
-    def match(self, node, env):
+    def gen(self, node, env):
         v = _scalar_value(node)
-        return env if v is not None and v == self.value else None
+        if v is not None and v == self.value:
+            yield env
 
     def __repr__(self):
         return repr(self.value)
@@ -143,44 +172,80 @@ class Op(Pattern):
         self.bind = bind
         self.roots = frozenset({name})
         self.commutative = name in COMMUTATIVE and len(args) == 2
+        # Op names the operands may have: a cheap test on op names before any matching.
+        self.need = tuple((i, a.roots) for i, a in enumerate(args) if a.roots is not None)
+        # Operands that must be the same node (a wildcard used twice at the top).
+        names = [a.name if isinstance(a, W) else None for a in args]
+        self.same = tuple(
+            (i, j)
+            for i in range(len(names))
+            for j in range(i + 1, len(names))
+            if names[i] is not None and names[i] == names[j]
+        )
 
-    def match(self, node, env):
-        if node.op.name != self.name or len(node.inputs) != len(self.args):
-            return None
+    def could_match(self, key):
+        if key[0] != self.name or len(key) != len(self.args) + 1:
+            return False
+        need = self.need
+        if all(key[i + 1] in names for i, names in need):
+            return True
+        return self.commutative and all(key[2 - i] in names for i, names in need)
+
+    def gen(self, node, env):
+        ins = node.inputs
+        if node.op.name != self.name or len(ins) != len(self.args):
+            return
+        for i, j in self.same:
+            if ins[i] is not ins[j]:
+                return
         if self.bind is not None:
-            env = dict(env)
-            env[self.bind] = node
-        out = _match_all(self.args, node.inputs, env)
-        if out is None and self.commutative:
-            out = _match_all(self.args, node.inputs[::-1], env)
-        return out
+            env = _bind(env, self.bind, node)
+        yield from _gen_all(self.args, ins, 0, env)
+        if self.commutative and ins[0] is not ins[1]:
+            yield from _gen_all(self.args, ins[::-1], 0, env)
 
     def __repr__(self):
         return f"{self.name}({', '.join(map(repr, self.args))})"
 
 
-def _match_all(pats, nodes, env):
-    for p, n in zip(pats, nodes):
-        env = p.match(n, env)
-        if env is None:
-            return None
-    return env
+def _gen_all(pats, nodes, k, env):
+    if k == len(pats):
+        yield env
+        return
+    for e in pats[k].gen(nodes[k], env):
+        yield from _gen_all(pats, nodes, k + 1, e)
 
 
 class AnyOp(Pattern):
     """Any op node of the given kind (``"elementwise"``, ...); binds it to ``name``.
-    For the few rules written as plain functions (constant folding)."""
+    For the few rules written as plain functions (constant folding). ``inputs``:
+    op names every input must have; ``pred``: a test of the node."""
 
-    def __init__(self, name: str, kind: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        kind: str | None = None,
+        pred: Callable | None = None,
+        inputs: frozenset | None = None,
+    ):
         self.name = name
         self.kind = kind
+        self.pred = pred
+        self.inputs = inputs
 
-    def match(self, node, env):
+    def could_match(self, key):
+        from ..ops.core import OPS
+
+        op = OPS.get(key[0])
+        if op is None or not op.is_op or (self.kind is not None and op.kind != self.kind):
+            return False
+        return self.inputs is None or (len(key) > 1 and all(k in self.inputs for k in key[1:]))
+
+    def gen(self, node, env):
         if not node.op.is_op or (self.kind is not None and node.op.kind != self.kind):
-            return None
-        env = dict(env)
-        env[self.name] = node
-        return env
+            return
+        if self.pred is None or self.pred(node):
+            yield _bind(env, self.name, node)
 
     def __repr__(self):
         return f"<{self.kind or 'op'} {self.name}>"
@@ -210,16 +275,12 @@ class PowerOf(Pattern):
             return node.inputs[0], self._FORMS[name]
         return (node, 1.0) if self.trivial else (None, None)
 
-    def match(self, node, env):
+    def gen(self, node, env):
         base, e = self.split(node)
         if base is None:
-            return None
-        env = self.base.match(base, env)
-        if env is None:
-            return None
-        env = dict(env)
-        env[self.exponent] = e
-        return env
+            return
+        for out in self.base.gen(base, env):
+            yield _bind(out, self.exponent, e)
 
     def __repr__(self):
         return f"{self.base!r}**{self.exponent}"
@@ -233,7 +294,7 @@ class Scaled(Pattern):
         self.coef = coef
         self.x = x
 
-    def match(self, node, env):
+    def gen(self, node, env):
         c, x = 1.0, node
         name = node.op.name
         if name == "multiply":
@@ -242,12 +303,8 @@ class Scaled(Pattern):
                 c, x = v, node.inputs[1]
         elif name == "negative":
             c, x = -1.0, node.inputs[0]
-        env = self.x.match(x, env)
-        if env is None:
-            return None
-        env = dict(env)
-        env[self.coef] = c
-        return env
+        for out in self.x.gen(x, env):
+            yield _bind(out, self.coef, c)
 
     def __repr__(self):
         return f"{self.coef}*{self.x!r}"
@@ -263,21 +320,17 @@ class Offset(Pattern):
         self.x = x
         self.offset = offset
 
-    def match(self, node, env):
+    def gen(self, node, env):
         name = node.op.name
         if name not in ("add", "subtract"):
-            return None
+            return
         a, b = node.inputs
         for x, c, sign in ((a, b, 1.0), (b, a, 1.0)) if name == "add" else ((a, b, -1.0),):
             v = _scalar_value(c)
             if v is None or c.size != 1:
                 continue
-            out = self.x.match(x, env)
-            if out is not None:
-                out = dict(out)
-                out[self.offset] = sign * v
-                return out
-        return None
+            for out in self.x.gen(x, env):
+                yield _bind(out, self.offset, sign * v)
 
     def __repr__(self):
         return f"{self.x!r} + {self.offset}"
@@ -324,12 +377,13 @@ class Rule:
 
     def apply(self, node: Node):
         """The replacement for ``node`` (not yet conformed), or None."""
-        env = self.pattern.match(node, {})
-        if env is None:
-            return None
-        if self.guard is not None and not self.guard(**env):
-            return None
-        return self.replacement(**env)
+        for env in self.pattern.gen(node, {}):
+            if self.guard is not None and not self.guard(**env):
+                continue
+            r = self.replacement(**env)
+            if r is not None:
+                return r
+        return None
 
     def __repr__(self):
         return f"Rule({self.name!r}: {self.pattern!r})"
@@ -353,7 +407,7 @@ class RuleSet:
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"RuleSet {name!r}: duplicate rule names {sorted(dup)}")
-        self._index = None
+        self._index: dict = {}
 
     def __add__(self, other: RuleSet) -> RuleSet:
         if not isinstance(other, RuleSet):
@@ -375,20 +429,31 @@ class RuleSet:
     def __repr__(self):
         return f"<RuleSet {self.name}: {len(self.rules)} rules>"
 
-    def index(self):
-        """Rules by root op name, plus the rules that may match any op."""
-        if self._index is None:
-            by_op: dict[str, list] = {}
-            anywhere = []
-            for r in self.rules:
-                roots = r.pattern.roots
-                if roots is None:
-                    anywhere.append(r)
-                else:
-                    for name in roots:
-                        by_op.setdefault(name, []).append(r)
-            self._index = ({k: tuple(v) for k, v in by_op.items()}, tuple(anywhere))
-        return self._index
+    def candidates(self, node: Node) -> tuple:
+        """The rules that may match ``node``, by its op and its inputs' ops (cached)."""
+        ins = node.inputs
+        n = len(ins)
+        name = node.op.name
+        if n == 1:
+            key = (name, ins[0].op.name)
+        elif n == 2:
+            key = (name, ins[0].op.name, ins[1].op.name)
+        elif n == 3:
+            key = (name, ins[0].op.name, ins[1].op.name, ins[2].op.name)
+        else:
+            key = (name,) + (("*",) * n if n else ())
+        found = self._index.get(key)
+        if found is None:
+            if n > 3:
+                found = tuple(
+                    r
+                    for r in self.rules
+                    if not isinstance(r.pattern, Op) and r.pattern.could_match(key)
+                )
+            else:
+                found = tuple(r for r in self.rules if r.pattern.could_match(key))
+            self._index[key] = found
+        return found
 
 
 # ----------------------------------------------------------------------------- rewriter
@@ -396,10 +461,6 @@ class RuleSet:
 
 def conform(node: Node, shape: tuple, dtype):
     """``node`` cast and broadcast to ``shape`` and ``dtype``, or None if it cannot be."""
-    from ..ops.elementwise import cast
-    from ..ops.structure import broadcast_to
-    from ..shapes import broadcast
-
     if node.shape != shape:
         try:
             if broadcast("conform", node.shape, shape) != shape:
@@ -418,8 +479,8 @@ def conform(node: Node, shape: tuple, dtype):
 class _Pass:
     """One bottom-up pass over a graph."""
 
-    def __init__(self, rules: RuleSet, outs: list, stats: dict | None):
-        self.by_op, self.anywhere = rules.index()
+    def __init__(self, rules: RuleSet, outs: list, stats: dict | None, stable: dict):
+        self.rules = rules
         self.order = toposort(outs)
         self.uses = consumers_count(self.order)
         for o in outs:
@@ -428,22 +489,33 @@ class _Pass:
         self.changed = False
         self.stats = stats
         self.nest = 0
+        # Nodes no rule matches (kept alive so ids stay valid). Matching depends on
+        # the node's structure only, so this holds across passes; a node where a
+        # rule matched but was refused for growth is not stable (uses change).
+        self.stable = stable
 
     def run(self, outs):
         memo: dict[int, Node] = {}
         final = self.final
+        stable = self.stable
         for n in self.order:
             if not n.op.is_op:
                 memo[id(n)] = n
                 final[id(n)] = n
                 continue
-            ins = tuple(memo[id(i)] for i in n.inputs)
-            if any(a is not b for a, b in zip(ins, n.inputs)):
-                m = make(n.op, ins, **dict(n.params))
-                if m is not n:
-                    self.changed = True
+            old_ins = n.inputs
+            for i in old_ins:
+                if memo[id(i)] is not i:
+                    m = make(n.op, tuple(memo[id(i)] for i in old_ins), **dict(n.params))
+                    if m is not n:
+                        self.changed = True
+                    break
             else:
                 m = n
+                if id(n) in stable:  # unchanged and no rule matches: the common case
+                    memo[id(n)] = n
+                    final[id(n)] = n
+                    continue
             new = self.normalize(m)
             memo[id(n)] = new
             if new is not n:
@@ -458,6 +530,8 @@ class _Pass:
             final[id(m)] = m
             return m
         for _ in range(_MAX_CHAIN):
+            if id(m) in self.stable:
+                break
             r = self.try_rules(m)
             if r is None:
                 break
@@ -492,10 +566,8 @@ class _Pass:
             self.nest -= 1
 
     def try_rules(self, m: Node):
-        cands = self.by_op.get(m.op.name, ())
-        if self.anywhere:
-            cands = cands + self.anywhere
-        for rule in cands:
+        refused = False
+        for rule in self.rules.candidates(m):
             try:
                 r = rule.apply(m)
             except (ValueError, TypeError):
@@ -507,10 +579,13 @@ class _Pass:
             if r is None or r is m:
                 continue
             if self.growth(m, r) > 0:
+                refused = True
                 continue
             if self.stats is not None:
                 self.stats[rule.name] = self.stats.get(rule.name, 0) + 1
             return r
+        if not refused:
+            self.stable[id(m)] = m
         return None
 
     def growth(self, m: Node, r: Node) -> int:
@@ -573,8 +648,11 @@ def rewrite(nodes, rules: RuleSet, max_passes: int = 8, stats: dict | None = Non
     nodes : Node or list of Node
     rules : RuleSet
     max_passes : int
-        Whole-graph passes at most (each pass already applies rules to the nodes
-        that earlier rewrites of the same pass created).
+        Whole-graph passes at most. Each pass applies the rules bottom-up, also
+        to the nodes that its own rewrites create; a rule refused because a node
+        it would remove is still shared may apply in the next pass. Graphs of up
+        to 5000 ops are rewritten to a fixed point; on larger ones passes stop
+        once a pass removes less than 1% of the ops.
     stats : dict, optional
         Filled with ``{rule name: times applied}``.
 
@@ -594,9 +672,27 @@ def rewrite(nodes, rules: RuleSet, max_passes: int = 8, stats: dict | None = Non
     """
     single = isinstance(nodes, Node)
     outs = [nodes] if single else list(nodes)
+    outs = rewrite_counted(outs, rules, max_passes, stats)[0]
+    return outs[0] if single else outs
+
+
+def rewrite_counted(outs: list, rules: RuleSet, max_passes: int = 8, stats=None):
+    """:func:`rewrite` on a list: ``(new outputs, ops before, ops after or None)``."""
+    stable: dict[int, Node] = {}
+    first = before = after = None
     for _ in range(max_passes):
-        p = _Pass(rules, outs, stats)
+        p = _Pass(rules, outs, stats, stable)
+        size = sum(1 for n in p.order if n.op.is_op)
+        if first is None:
+            first = size
+        # A pass costs time linear in the graph; on a large graph the passes after
+        # the first mostly move negations a step further, so stop when they pay little.
+        if before is not None and size > _SMALL and before - size < _MIN_GAIN * size:
+            after = size
+            break
+        before = size
         outs = p.run(outs)
         if not p.changed:
+            after = size
             break
-    return outs[0] if single else outs
+    return outs, first, after

@@ -1,0 +1,43 @@
+"""Rewrite rules as data and the fixed-point rewriter (see :mod:`.engine`, :mod:`.rules`)."""
+
+from .engine import (
+    COMMUTATIVE,
+    A,
+    AnyOp,
+    B,
+    C,
+    Const,
+    Offset,
+    Op,
+    Pattern,
+    PowerOf,
+    Rule,
+    RuleSet,
+    Scaled,
+    W,
+    X,
+    Y,
+    Z,
+    rewrite,
+)
+
+__all__ = [
+    "COMMUTATIVE",
+    "A",
+    "AnyOp",
+    "B",
+    "C",
+    "Const",
+    "Offset",
+    "Op",
+    "Pattern",
+    "PowerOf",
+    "Rule",
+    "RuleSet",
+    "Scaled",
+    "W",
+    "X",
+    "Y",
+    "Z",
+    "rewrite",
+]

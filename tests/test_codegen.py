@@ -1,0 +1,781 @@
+"""Compiled kernels (``jg.compile``): outputs against ``jg.evaluate`` for every op
+case and its derivatives, batches, float32, ``k.njit`` inside user ``@njit`` code,
+the out-buffer form ``k.into``, the disk cache across processes, argument checks,
+compile errors, ``k.source`` and ``k.stats``.
+
+Numba's compile time dominates (and grows faster than linearly with the number of
+kernel arguments), so kernels are shared: the cases of ``optable.OP_CASES`` are
+packed into kernels of at most ``MAX_ARGS`` arguments, inputs renamed
+``c{j}_x{i}`` per case, each compiled once per module and compared output by
+output. Spare cores compile kernels ahead (from the end of the list) into the
+module's cache directory; the main process then loads them from the cache.
+
+Tolerances: float64 outputs match ``jg.evaluate`` to ``rtol=1e-10`` (not bit for
+bit: compiled reductions and small matmuls add in sequential loop order where
+NumPy sums pairwise or calls BLAS, and ``exp``, ``sin``, ... come from LLVM's
+math library rather than NumPy's own loops); float32 outputs to ``rtol=1e-5``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+from optable import OP_CASES
+
+import jitgrad as jg
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
+ATOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-6}
+
+
+def assert_matches(got, want, what=""):
+    """A kernel output against ``jg.evaluate``: shape and dtype (arrays), values."""
+    want = np.asarray(want)
+    if isinstance(got, np.ndarray):
+        assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+        assert got.dtype == want.dtype, f"{what}: dtype {got.dtype} != {want.dtype}"
+    else:  # 0-d outputs come back as Python floats (or bools)
+        assert want.ndim == 0, f"{what}: got scalar {got!r} for shape {want.shape}"
+        got = np.asarray(got)
+    if want.dtype == np.bool_:
+        np.testing.assert_array_equal(got, want, err_msg=what)
+        return
+    dt = np.dtype(np.float32) if want.dtype == np.float32 else np.dtype(np.float64)
+    np.testing.assert_allclose(
+        np.asarray(got, np.float64),
+        np.asarray(want, np.float64),
+        rtol=RTOL[dt],
+        atol=ATOL[dt],
+        err_msg=what,
+    )
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    """A fresh kernel cache for this module (never the user's)."""
+    d = str(tmp_path_factory.mktemp("jitgrad-cache"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JITGRAD_CACHE_DIR", d)
+        yield d
+
+
+# ============================================================================ op cases
+
+F64 = [c for c in OP_CASES if c.dtype == "float64"]
+# Float64 in and out: the derivative families use float64 weights and tangents.
+SMOOTH = [c for c in F64 if c.smooth and c.build(*c.vars()).dtype == np.float64]
+# Forward over reverse on cases that cover each kind of lowering: elementwise
+# chains, broadcasting, reductions, matmul, logsumexp, slices and gathers (whose
+# adjoints scatter), concatenate.
+HVP_NAMES = {
+    "sin",
+    "tanh_0d",
+    "divide_broadcast",
+    "power",
+    "prod_axis1",
+    "max_axis0",
+    "logsumexp_axis1",
+    "softmax",
+    "mlp_layer",
+    "quadratic_form",
+    "getitem_slice_2d",
+    "getitem_array_rows",
+    "take_neg",
+    "concatenate_axis1",
+    "matmul_batch",
+    "norm",
+}
+HVP = [c for c in SMOOTH if c.name in HVP_NAMES]
+
+# value: the case's output; deriv: the gradient of sum(y * w) for a fixed random w
+# and the JVP of y along random tangents, in one graph (they share the forward
+# pass); hvp: the HVP of sum(y * w) along random tangents.
+FAMILIES = {"value": list(OP_CASES), "deriv": SMOOTH, "hvp": HVP}
+MAX_ARGS = 24  # inputs + outputs of one shared kernel
+
+
+def _nargs(kind, case):
+    n = len(case.shapes)
+    return {"value": n + 1, "deriv": 3 * n + 1, "hvp": 3 * n}[kind]
+
+
+def _groups(kind):
+    groups, cur, size = [], [], 0
+    for c in FAMILIES[kind]:
+        if cur and size + _nargs(kind, c) > MAX_ARGS:
+            groups.append(cur)
+            cur, size = [], 0
+        cur.append(c)
+        size += _nargs(kind, c)
+    return groups + [cur]
+
+
+GROUPS = {kind: _groups(kind) for kind in FAMILIES}
+JOBS = [(kind, g) for kind in FAMILIES for g in range(len(GROUPS[kind]))]
+
+
+def params(kind):
+    return [pytest.param(c, g, id=c.name) for g, cases in enumerate(GROUPS[kind]) for c in cases]
+
+
+SEED = 20261126
+
+
+def build_case(kind, case, j, prefix="c", point=0):
+    """Inputs, outputs and values of one case, its vars named ``{prefix}{j}_...``.
+    ``point`` picks other input values for the same graph."""
+    key = [SEED, list(FAMILIES).index(kind), [c.name for c in FAMILIES[kind]].index(case.name)]
+    rng = np.random.default_rng(key + [point])
+    xs = case.sample(rng)
+    vs = [jg.var(f"{prefix}{j}_x{i}", v.shape, v.dtype) for i, v in enumerate(case.vars())]
+    y = case.build(*vs)
+    if kind == "value":
+        return vs, [y], xs
+    ts = [jg.var(f"{prefix}{j}_t{i}", v.shape, v.dtype) for i, v in enumerate(vs)]
+    dxs = [rng.standard_normal(x.shape) for x in xs]
+    # A fixed random weight makes sum(y * w) depend on every entry of y generically.
+    f = jg.sum(y * np.random.default_rng(key).standard_normal(y.shape))
+    if kind == "deriv":
+        return vs + ts, jg.grad(f, vs) + [jg.jvp(y, vs, ts)], xs + dxs
+    return vs + ts, jg.hvp(f, vs, ts), xs + dxs
+
+
+def build_group(kind, cases, prefix="c", point=0):
+    """One graph for many cases: inputs, outputs, values, ``{name: slice of outputs}``."""
+    ins, outs, vals, spans = [], [], [], {}
+    for j, case in enumerate(cases):
+        i, o, v = build_case(kind, case, j, prefix, point)
+        spans[case.name] = slice(len(outs), len(outs) + len(o))
+        ins += i
+        outs += o
+        vals += v
+    return ins, outs, vals, spans
+
+
+def prebuild(jobs, marks):
+    """Helper-process body: compile ``jobs`` into the cache until meeting the main
+    process, which leaves a marker file per job it starts."""
+    for kind, g in jobs:
+        if os.path.exists(os.path.join(marks, f"{kind}-{g}")):
+            return
+        ins, outs, _, _ = build_group(kind, GROUPS[kind][g])
+        jg.compile(ins, outs)
+
+
+class Groups:
+    """Shared kernels, compiled (or loaded from the cache) on first use."""
+
+    def __init__(self, cache_dir):
+        self.results = {}
+        self.marks = os.path.join(cache_dir, "marks")
+        os.makedirs(self.marks)
+        try:
+            ncpu = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            ncpu = os.cpu_count() or 1
+        nhelp = max(0, min(ncpu - 1, 3))
+        code = (
+            "import sys; sys.path.insert(0, {!r}); import test_codegen as t; t.prebuild({!r}, {!r})"
+        )
+        self.helpers = [
+            subprocess.Popen(
+                [sys.executable, "-c", code.format(TESTS_DIR, JOBS[::-1][h::nhelp], self.marks)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for h in range(nhelp)
+        ]
+
+    def close(self):
+        for p in self.helpers:
+            p.kill()
+            p.wait()
+
+    def get(self, kind, g):
+        if (kind, g) not in self.results:
+            open(os.path.join(self.marks, f"{kind}-{g}"), "w").close()
+            ins, outs, vals, spans = build_group(kind, GROUPS[kind][g])
+            try:
+                got = jg.compile(ins, outs)(*vals)
+            except Exception as e:  # reported by each case of the group
+                self.results[kind, g] = e
+            else:
+                want = jg.evaluate(outs, dict(zip(ins, vals)))
+                self.results[kind, g] = {
+                    name: (list(got[s]), list(want[s])) for name, s in spans.items()
+                }
+        return self.results[kind, g]
+
+
+@pytest.fixture(scope="module")
+def groups(cache_dir):
+    gs = Groups(cache_dir)
+    yield gs
+    gs.close()
+
+
+def check_case(groups, kind, case, g):
+    res = groups.get(kind, g)
+    if isinstance(res, Exception):
+        # The shared kernel failed: compile this case alone to see whether it is the culprit.
+        ins, outs, vals, _ = build_group(kind, [case])
+        res = {case.name: (list(jg.compile(ins, outs, cache=False)(*vals)), None)}
+        res[case.name] = (res[case.name][0], jg.evaluate(outs, dict(zip(ins, vals))))
+    got, want = res[case.name]
+    assert len(got) == len(want)
+    for q, (a, b) in enumerate(zip(got, want)):
+        what = "jvp" if kind == "deriv" and q == len(got) - 1 else f"{kind} output {q}"
+        assert_matches(a, b, f"{case.name}: {what}")
+
+
+@pytest.mark.parametrize(("case", "g"), params("value"))
+def test_value_matches_evaluate(groups, case, g):
+    check_case(groups, "value", case, g)
+
+
+@pytest.mark.parametrize(("case", "g"), params("deriv"))
+def test_grad_and_jvp_match_evaluate(groups, case, g):
+    check_case(groups, "deriv", case, g)
+
+
+@pytest.mark.parametrize(("case", "g"), params("hvp"))
+def test_hvp_matches_evaluate(groups, case, g):
+    check_case(groups, "hvp", case, g)
+
+
+def test_float32_cases_give_float32_arrays(groups):
+    """Every op case whose inputs are all float32 gives float32 arrays (a 0-d
+    output comes back as a Python float holding a float32 value)."""
+    seen = 0
+    for g, cases in enumerate(GROUPS["value"]):
+        for c in cases:
+            if set(c.dtypes()) != {"float32"} or c.build(*c.vars()).dtype != np.float32:
+                continue
+            res = groups.get("value", g)
+            assert not isinstance(res, Exception), res
+            (got,), _ = res[c.name]
+            if isinstance(got, np.ndarray):
+                assert got.dtype == np.float32, c.name
+            else:
+                assert float(np.float32(got)) == got, c.name
+            seen += 1
+    assert seen >= 10
+
+
+# ============================================================================ batches and float32
+
+BATCH_NAMES = [
+    "sin_0d",  # 0-d input and output
+    "sum_axis1",
+    "matmul_batch_mv",
+    "sigmoid_f32",
+]
+
+
+def batch_graph(point=0):
+    """Values of a few cases (float32 ones included) and the gradients and JVPs of
+    the smooth float64 ones, in one graph; ``point`` picks the input values."""
+    by_name = {c.name: c for c in OP_CASES}
+    cases = [by_name[n] for n in BATCH_NAMES]
+    i1, o1, v1, _ = build_group("value", cases, "v", point)
+    i2, o2, v2, _ = build_group("deriv", [c for c in cases if c in SMOOTH], "d", point)
+    return i1 + i2, o1 + o2, v1 + v2
+
+
+B = 3
+
+
+@pytest.fixture(scope="module")
+def batch(cache_dir):
+    ins, outs, _ = batch_graph()
+    kb = jg.compile(ins, outs, batch=True)
+    k1 = jg.compile(ins, outs)
+    points = [batch_graph(b)[2] for b in range(B)]
+    stacked = [np.stack([p[i] for p in points]) for i in range(len(ins))]
+    return ins, outs, kb, k1, points, kb(*stacked)
+
+
+def test_batch_equals_single_calls_bitwise(batch):
+    """fastmath off: the prange driver runs the very same per-point code."""
+    _, outs, _, k1, points, got = batch
+    assert len(got) == len(outs)
+    for b, vals in enumerate(points):
+        single = k1(*vals)
+        for j, (gb, g1) in enumerate(zip(got, single)):
+            assert gb.shape == (B,) + outs[j].shape
+            assert gb.dtype == outs[j].dtype
+            np.testing.assert_array_equal(gb[b], g1, err_msg=f"point {b}, output {j}")
+
+
+def test_batch_matches_evaluate(batch):
+    ins, outs, _, _, points, got = batch
+    assert any(o.dtype == np.float32 for o in outs)
+    for b, vals in enumerate(points):
+        want = jg.evaluate(outs, dict(zip(ins, vals)))
+        for j, (g, w) in enumerate(zip(got, want)):
+            assert_matches(g[b], w, f"point {b}, output {j}")
+
+
+def test_batch_arguments(batch):
+    ins, outs, kb, _, points, _ = batch
+    stacked = [np.stack([p[i] for p in points]) for i in range(len(ins))]
+    # The first input is 0-d: without a batch axis it is a scalar.
+    with pytest.raises(ValueError, match=ins[0].p["name"]):
+        kb(points[0][0], *stacked[1:])
+    with pytest.raises(ValueError, match=ins[1].p["name"]):
+        kb(stacked[0], stacked[1][:2], *stacked[2:])
+    with pytest.raises(TypeError):
+        kb(*stacked[:-1])
+    empty = kb(*[s[:0] for s in stacked])
+    assert [e.shape for e in empty] == [(0,) + o.shape for o in outs]
+
+
+def test_float32_graph_gives_float32_kernel(cache_dir, rng):
+    x = jg.var("x", (3,), "float32")
+    s = jg.var("s", (), "float32")
+    v = jg.var("v", (3,), "float32")
+    f = jg.sum(jg.sin(x) * s) + jg.logsumexp(x) + 0.5 * jg.sum(x**2)
+    outs = [f, x * s + 1.0, jg.grad(f, x), jg.hvp(f, x, v), jg.grad(f, s)]
+    assert all(o.dtype == np.float32 for o in outs)
+    k = jg.compile([x, s, v], outs)
+    vals = [rng.uniform(-1, 1, 3).astype(np.float32), np.float32(1.5), rng.uniform(-1, 1, 3)]
+    vals[2] = vals[2].astype(np.float32)
+    got = k(*vals)
+    want = jg.evaluate(outs, dict(zip([x, s, v], vals)))
+    for j, (g, w) in enumerate(zip(got, want)):
+        assert_matches(g, w, f"output {j}")
+        if isinstance(g, np.ndarray):
+            assert g.dtype == np.float32
+        else:  # 0-d: a Python float that holds a float32 value
+            assert float(np.float32(g)) == g
+
+
+# ============================================================================ a small kernel
+
+X0 = np.array([-1.2, 1.0, 0.5, -0.3])
+M0 = np.arange(8.0).reshape(2, 4) / 7.0
+U0 = np.array([3.0, -1.0, 2.0])
+
+
+@pytest.fixture(scope="module")
+def small(cache_dir):
+    """Rosenbrock value and gradient plus a matrix-vector product; ``u`` is declared
+    but unused. Compiled with the (module's) disk cache."""
+    x = jg.vector("x", 4)
+    a = jg.scalar("a")
+    M = jg.matrix("M", 2, 4)
+    u = jg.vector("u", 3)
+    f = jg.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (a - x[:-1]) ** 2)
+    outs = [f, jg.grad(f, x), (M @ x) * a]
+    k = jg.compile([x, a, M, u], outs)
+    return k, [x, a, M, u], outs
+
+
+def call_ref(small, *vals):
+    _, ins, outs = small
+    with np.errstate(all="ignore"):
+        return jg.evaluate(outs, dict(zip(ins, vals)))
+
+
+def test_small_kernel_matches_evaluate(small):
+    k, _, _ = small
+    got = k(X0, 1.0, M0, U0)
+    assert isinstance(got, tuple) and len(got) == 3
+    for g, w in zip(got, call_ref(small, X0, 1.0, M0, U0)):
+        assert_matches(g, w)
+
+
+def test_single_output_is_not_a_tuple(cache_dir):
+    x = jg.vector("x", 3)
+    k = jg.compile([x], jg.sum(jg.exp(x)))
+    assert np.isclose(k(np.zeros(3)), 3.0)
+    kv = jg.compile([x], [jg.sum(jg.exp(x))])
+    (val,) = kv(np.zeros(3))
+    assert val == k(np.zeros(3))
+
+
+def test_njit_inside_user_njit_loop(small):
+    """Gradient descent steps on Rosenbrock, calling ``k.njit`` inside ``@njit``."""
+    k, _, _ = small
+    kn = k.njit
+
+    @numba.njit
+    def descend(x, a, M, u, lr, steps):
+        fs = np.empty(steps)
+        for i in range(steps):
+            f, g, _ = kn(x, a, M, u)
+            fs[i] = f
+            x = x - lr * g
+        return x, fs
+
+    x, fs = descend(X0, 1.0, M0, U0, 1e-3, 40)
+    xp, fp = X0, []
+    for _ in range(40):
+        f, g, _ = k(xp, 1.0, M0, U0)
+        fp.append(f)
+        xp = xp - 1e-3 * g
+    np.testing.assert_allclose(fs, fp, rtol=1e-13)
+    np.testing.assert_allclose(x, xp, rtol=1e-13)
+    assert fs[-1] < fs[0]
+
+
+def test_into_writes_given_buffers(small):
+    k, _, _ = small
+    out = (np.full(1, np.nan), np.full(4, np.nan), np.full(2, np.nan))
+    assert k.into(X0, 1.0, M0, U0, out=out) is None
+    want = k(X0, 1.0, M0, U0)
+    assert out[0][0] == want[0]
+    np.testing.assert_array_equal(out[1], want[1])
+    np.testing.assert_array_equal(out[2], want[2])
+    # Called again, the same buffers get new values.
+    k.into(2.0 * X0, 1.0, M0, U0, out=out)
+    np.testing.assert_array_equal(out[1], k(2.0 * X0, 1.0, M0, U0)[1])
+
+
+@pytest.mark.parametrize(
+    ("j", "bad"),
+    [
+        (0, np.empty(())),  # a 0-d output takes a 1-element array
+        (0, np.empty(2)),
+        (1, np.empty(5)),
+        (1, np.empty((4, 1))),
+        (2, np.empty((1, 2))),
+        (1, np.empty(4, np.float32)),
+        (1, np.empty(8)[::2]),
+    ],
+    ids=["0d", "0d_long", "short", "extra_axis", "transposed", "float32", "strided"],
+)
+def test_into_rejects_wrong_buffers(small, j, bad):
+    k, _, _ = small
+    out = [np.empty(1), np.empty(4), np.empty(2)]
+    out[j] = bad
+    with pytest.raises(ValueError, match=f"output {j}"):
+        k.into(X0, 1.0, M0, U0, out=tuple(out))
+
+
+def test_into_wrong_number_of_buffers(small):
+    k, _, _ = small
+    with pytest.raises((TypeError, ValueError)):
+        k.into(X0, 1.0, M0, U0, out=(np.empty(1), np.empty(4)))
+
+
+# ----------------------------------------------------------------------------- argument checks
+
+
+@pytest.mark.parametrize("n", [0, 3, 5])
+def test_wrong_argument_count(small, n):
+    k, _, _ = small
+    args = [X0, 1.0, M0, U0, U0][:n]
+    with pytest.raises(TypeError) as e:
+        k(*args)
+    for name in ["x", "a", "M", "u"][n:]:  # the missing inputs are named
+        assert repr(name) in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("pos", "bad", "name", "want"),
+    [
+        (0, np.ones(5), "x", "(4,)"),
+        (0, np.ones((4, 1)), "x", "(4,)"),
+        (1, np.ones(2), "a", "()"),
+        (2, np.ones((4, 2)), "M", "(2, 4)"),
+        (3, np.ones(()), "u", "(3,)"),
+    ],
+)
+def test_wrong_shape_names_input_and_shapes(small, pos, bad, name, want):
+    k, _, _ = small
+    args = [X0, 1.0, M0, U0]
+    args[pos] = bad
+    with pytest.raises(ValueError) as e:
+        k(*args)
+    msg = str(e.value)
+    assert repr(name) in msg and want in msg and str(tuple(bad.shape)) in msg
+
+
+@pytest.mark.parametrize(
+    ("pos", "bad"),
+    [
+        (0, "abcd"),
+        (0, np.array(["a", "b", "c", "d"])),
+        (1, "1.0"),
+        (0, X0 + 1j),
+        (1, 1 + 2j),
+        (0, np.array([1.0, 2.0, 3.0, 4.0], dtype=object)),
+        (1, None),
+    ],
+    ids=["str", "str_array", "str_scalar", "complex", "complex_scalar", "object", "none"],
+)
+def test_non_numeric_arguments_raise_type_error(small, pos, bad):
+    k, _, _ = small
+    args = [X0, 1.0, M0, U0]
+    args[pos] = bad
+    with pytest.raises(TypeError, match=repr(["x", "a", "M", "u"][pos])):
+        k(*args)
+
+
+def test_numbers_lists_and_integer_arrays_convert(small):
+    k, _, _ = small
+    want = k(np.array([1.0, 2.0, -1.0, 0.0]), 2.0, np.arange(8.0).reshape(2, 4), np.zeros(3))
+    for args in [
+        ([1, 2, -1, 0], 2, np.arange(8).reshape(2, 4), [0, 0, 0]),
+        (np.array([1, 2, -1, 0], np.int32), np.int64(2), np.arange(8.0).reshape(2, 4), (0, 0, 0)),
+        (np.array([1, 2, -1, 0], np.float32), np.float32(2), np.arange(8).reshape(2, 4).tolist(),
+         np.zeros(3, bool)),
+        (np.array([1.0, 2.0, -1.0, 0.0]), np.array(2.0), np.arange(8.0).reshape(2, 4), np.zeros(3)),
+    ]:  # fmt: skip
+        for g, w in zip(k(*args), want):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_non_contiguous_and_read_only_arrays(small):
+    k, _, _ = small
+    want = k(X0, 1.0, M0, U0)
+    big = np.zeros(8)
+    big[::2] = X0
+    xs = big[::2]  # strided
+    Mf = np.asfortranarray(M0)
+    Mt = np.ascontiguousarray(M0.T).T  # a transposed view
+    ro = X0.copy()
+    ro.setflags(write=False)
+    Mro = M0.copy()
+    Mro.setflags(write=False)
+    for args in [(xs, 1.0, Mf, U0), (ro, 1.0, Mt, U0[::-1][::-1]), (ro, 1.0, Mro, U0)]:
+        got = k(*args)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    np.testing.assert_array_equal(big[::2], X0)  # inputs untouched
+
+
+def test_nan_and_inf_propagate(small):
+    k, _, _ = small
+    x = np.array([np.nan, 1.0, np.inf, -np.inf])
+    M = M0.copy()
+    M[1, 1] = np.inf
+    for args in [(x, 1.0, M0, U0), (X0, np.nan, M0, U0), (X0, np.inf, M, U0), (x, 1.0, M, U0)]:
+        got = k(*args)
+        want = call_ref(small, *args)
+        assert any(not np.isfinite(w).all() for w in want)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)  # NaN where NaN, inf where inf
+
+
+def test_unused_declared_input_is_taken(small):
+    k, _, _ = small
+    a = k(X0, 1.0, M0, U0)
+    b = k(X0, 1.0, M0, -U0)
+    for g, w in zip(a, b):
+        np.testing.assert_array_equal(g, w)
+    with pytest.raises(TypeError):
+        k(X0, 1.0, M0)
+
+
+# ----------------------------------------------------------------------------- compile errors
+
+
+def test_output_of_undeclared_var_raises():
+    x = jg.vector("x", 3)
+    y = jg.var("why", (3,))
+    with pytest.raises(ValueError, match="why"):
+        jg.compile([x], [jg.sum(x * y)], cache=False)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [lambda x: x * 2.0, lambda x: jg.const(np.ones(3)), lambda x: np.ones(3), lambda x: "x"],
+    ids=["op_node", "const_node", "array", "str"],
+)
+def test_non_var_input_raises_type_error(bad):
+    x = jg.vector("x", 3)
+    with pytest.raises(TypeError):
+        jg.compile([x, bad(x)], [jg.sum(x)], cache=False)
+
+
+# ----------------------------------------------------------------------------- source and stats
+
+
+def test_source_is_plain_python_with_node_comments(small):
+    k, _, _ = small
+    tree = ast.parse(k.source)
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module.split(".")[0])
+    assert imported <= {"numpy", "numba", "os"}
+    comments = [line.split("#", 1)[1] for line in k.source.splitlines() if "#" in line]
+    assert any("sum(" in c for c in comments)
+    assert any("@" in c for c in comments)  # the matmul M @ x
+
+
+def test_stats_record_compile_phases(small):
+    k, _, _ = small
+    assert {"hash", "lower", "emit", "numba", "cache_hit"} <= set(k.stats)
+    assert k.stats["cache_hit"] is False
+    for key in ("hash", "lower", "emit", "numba"):
+        assert isinstance(k.stats[key], float) and k.stats[key] >= 0.0
+
+
+# ============================================================================ the disk cache
+
+# Built in this process and in fresh subprocesses alike (exec'd in both).
+CACHE_GRAPHS = """
+import numpy as np
+import jitgrad as jg
+
+
+def cache_graphs():
+    x, y = jg.scalars("x y")
+    f = jg.sin(x * y) + jg.exp(x) / (1.0 + y**2) + jg.log1p(x**2 * y**2)
+    v = jg.vector("v", 5)
+    r = jg.sum(100.0 * (v[1:] - v[:-1] ** 2) ** 2 + (1.0 - v[:-1]) ** 2)
+    w = jg.vector("w", 3)
+    s = jg.sum(jg.softplus(w * np.array([1.0, -2.0, 0.5])))  # constants in an .npz
+    z = jg.vector("z", 3)
+    t = jg.sum(jg.tanh(z) * np.array([0.25, 3.0, -1.0]))
+    return {
+        "hit": ([x, y], [f] + jg.grad(f, [x, y]), [0.3, -1.2]),
+        "truncated": ([v], [r, jg.grad(r, v)], [np.linspace(-1.0, 1.0, 5)]),
+        "garbage": ([w], [s, jg.grad(s, w)], [np.array([0.1, -0.2, 0.3])]),
+        "bad_npz": ([z], [t, jg.grad(t, z)], [np.array([0.5, 0.0, -0.7])]),
+    }
+"""
+
+CHILD = """
+import json, sys
+ns = {}
+exec(sys.argv[1], ns)
+out = {}
+graphs = ns["cache_graphs"]()
+for name in sys.argv[2:]:
+    ins, outs, vals = graphs[name]
+    k = ns["jg"].compile(ins, outs)
+    out[name] = {"hit": k.stats["cache_hit"], "values": [ns["np"].asarray(r).tolist() for r in k(*vals)]}
+print(json.dumps(out))
+"""
+
+
+def cache_graphs():
+    ns = {}
+    exec(CACHE_GRAPHS, ns)
+    return ns["cache_graphs"]()
+
+
+def start_child(cache, names):
+    env = dict(os.environ, JITGRAD_CACHE_DIR=cache)
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, CACHE_GRAPHS, *names],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def child_result(p):
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def values_of(k, vals):
+    return [np.asarray(r).tolist() for r in k(*vals)]
+
+
+@pytest.fixture(scope="module")
+def cache_round(tmp_path_factory):
+    """Compile every cache graph here (all misses), spoil three entries, then compile
+    them all again in one fresh subprocess."""
+    d = str(tmp_path_factory.mktemp("cache-round"))
+    here, files = {}, {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JITGRAD_CACHE_DIR", d)
+        for name, (ins, outs, vals) in cache_graphs().items():
+            before = set(os.listdir(d))
+            k = jg.compile(ins, outs)
+            assert k.stats["cache_hit"] is False
+            new = sorted(f for f in set(os.listdir(d)) - before if f.startswith("k_"))
+            files[name] = {f: open(os.path.join(d, f), "rb").read() for f in new}
+            want = jg.evaluate(outs, dict(zip(ins, vals)))
+            here[name] = (values_of(k, vals), want)
+    assert sorted(os.path.splitext(f)[1] for f in files["bad_npz"]) == [".npz", ".py"]
+
+    def path(name, ext):
+        (f,) = [f for f in files[name] if f.endswith(ext)]
+        return os.path.join(d, f)
+
+    with open(path("truncated", ".py"), "r+b") as fh:
+        fh.truncate(len(files["truncated"][os.path.basename(path("truncated", ".py"))]) // 2)
+    with open(path("garbage", ".py"), "wb") as fh:
+        fh.write(bytes(range(256)) * 4)
+    with open(path("bad_npz", ".npz"), "r+b") as fh:
+        fh.truncate(100)
+    child = child_result(start_child(d, list(here)))
+    return d, here, files, child
+
+
+def test_cache_hit_in_fresh_process(cache_round):
+    _, here, _, child = cache_round
+    assert child["hit"]["hit"] is True
+    assert child["hit"]["values"] == here["hit"][0]
+
+
+@pytest.mark.parametrize("name", ["truncated", "garbage", "bad_npz"])
+def test_spoiled_cache_entry_is_rebuilt(cache_round, name):
+    d, here, files, child = cache_round
+    assert child[name]["hit"] is False
+    got, want = here[name]
+    assert child[name]["values"] == got
+    for g, w in zip(child[name]["values"], want):
+        assert_matches(np.asarray(g), w)
+    for f, data in files[name].items():  # the entry is whole again
+        with open(os.path.join(d, f), "rb") as fh:
+            assert fh.read() == data, f
+
+
+def test_four_processes_compile_the_same_graph_at_once(tmp_path):
+    d = str(tmp_path)
+    names = ["garbage"]  # with constants in an .npz beside the source
+    procs = [start_child(d, names) for _ in range(4)]
+    results = [child_result(p) for p in procs]
+    graphs = cache_graphs()
+    for name in names:
+        assert all(r[name]["values"] == results[0][name]["values"] for r in results)
+        ins, outs, vals = graphs[name]
+        for g, w in zip(results[0][name]["values"], jg.evaluate(outs, dict(zip(ins, vals)))):
+            assert_matches(np.asarray(g), w)
+    files = os.listdir(d)
+    assert len([f for f in files if f.startswith("k_") and f.endswith(".py")]) == len(names)
+    assert not [f for f in files if f.startswith(".tmp")]  # atomic writes leave no debris
+
+
+def test_unwritable_cache_dir_warns_and_still_works(tmp_path, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):
+            # Root ignores permissions: a cache path under a regular file cannot be made.
+            (tmp_path / "file").write_text("not a directory")
+            target = tmp_path / "file" / "cache"
+        else:
+            target = ro / "cache"
+        monkeypatch.setenv("JITGRAD_CACHE_DIR", str(target))
+        x = jg.vector("x", 3)
+        with pytest.warns(RuntimeWarning, match="cache"):
+            k = jg.compile([x], [jg.sum(jg.cos(x) * x)])
+        np.testing.assert_allclose(
+            k(np.arange(3.0))[0], np.sum(np.cos(np.arange(3.0)) * np.arange(3.0))
+        )
+        assert k.stats["cache_hit"] is False
+    finally:
+        ro.chmod(0o700)
