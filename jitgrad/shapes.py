@@ -49,6 +49,12 @@ def broadcast(opname: str, *shapes) -> tuple:
     first = shapes[0] if shapes else ()
     if all(s == first for s in shapes):
         return first
+    if len(shapes) == 2:
+        # A scalar operand broadcasts to the other: the common case, kept fast.
+        if not shapes[1]:
+            return first
+        if not first:
+            return shapes[1]
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for i in range(-ndim, 0):

@@ -591,6 +591,8 @@ def _binary(op, x, y):
     else:
         x = as_node(x, None, op.name)
         y = as_node(y, x.dtype, op.name)
+    if op is MUL and y.op.name == "const" and not y.shape and x.op.name != "const":
+        x, y = y, x  # the canonical order (constant factor first), without a second build
     return make(op, (x, y))
 
 
