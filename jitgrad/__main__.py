@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import io
 import math
 import re
 import sys
+import tokenize
 
 __all__ = ["main", "parse_expression", "FUNCTIONS"]
 
@@ -49,7 +51,6 @@ _BINOPS = {
     ast.Mult: "multiply",
     ast.Div: "divide",
     ast.Pow: "power",
-    ast.BitXor: "power",  # SymPy reads x^2 as x**2
 }
 _CMPOPS = {
     ast.Lt: "less",
@@ -98,7 +99,7 @@ def parse_expression(text: str):
     import jitgrad as jg
 
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(_xor_to_pow(text.strip()), mode="eval")
     except SyntaxError as e:
         raise UsageError(f"syntax error in the expression: {e.msg}") from None
     except (ValueError, RecursionError, MemoryError):
@@ -177,6 +178,24 @@ def parse_expression(text: str):
     return out, names
 
 
+def _xor_to_pow(text: str) -> str:
+    """``^`` as ``**``, token by token (as SymPy's parser does), so ``x^2 + 1``
+    keeps the precedence of a power; strings and comments are not touched."""
+    if "^" not in text:
+        return text
+    try:
+        toks = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return text  # ast.parse reports the syntax error
+    out = [
+        (tok.type, "**")
+        if tok.type == tokenize.OP and tok.string == "^"
+        else (tok.type, tok.string)
+        for tok in toks
+    ]
+    return tokenize.untokenize(out)
+
+
 def _call(name, *args):
     import jitgrad as jg
 
@@ -212,9 +231,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--order", type=int, default=1, metavar="K", help="K-th derivatives")
     g.add_argument("--hessian", action="store_true", help="the Hessian matrix")
     d.add_argument("--latex", action="store_true", help="print LaTeX")
-    d.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds for SymPy (default 5)"
-    )
+    d.add_argument("--timeout", type=float, default=5.0, help="seconds for SymPy (default 5)")
     return p
 
 

@@ -170,7 +170,11 @@ def _nest(items: list, shape: tuple) -> str:
     if len(shape) == 1:
         return "[" + ", ".join(items) + "]"
     step = len(items) // shape[0]
-    return "[" + ", ".join(_nest(items[k * step : (k + 1) * step], shape[1:]) for k in range(shape[0])) + "]"
+    return (
+        "["
+        + ", ".join(_nest(items[k * step : (k + 1) * step], shape[1:]) for k in range(shape[0]))
+        + "]"
+    )
 
 
 def pretty(nodes) -> str:

@@ -337,7 +337,40 @@ def _is_one_plus(e, sp):
     return None
 
 
-def _plan(e, sp, symmap):
+# SymPy sorts terms for printing recursively: deeper expressions keep SymPy's own order.
+_SORT_DEPTH = 100
+
+
+def _ordered(e, method: str, depth: dict):
+    """The terms or factors of ``e`` in SymPy's printing order (its own order
+    where sorting would recurse too deep for SymPy)."""
+    if depth.get(e, 0) > _SORT_DEPTH:
+        return e.args
+    try:
+        return getattr(e, method)()
+    except RecursionError:
+        return e.args
+
+
+def _depths(expr) -> dict:
+    """Depth of every subexpression, computed without recursion."""
+    depth: dict = {}
+    stack = [expr]
+    while stack:
+        e = stack[-1]
+        if e in depth:
+            stack.pop()
+            continue
+        todo = [a for a in e.args if a not in depth]
+        if todo:
+            stack.extend(todo)
+            continue
+        depth[e] = 1 + max((depth[a] for a in e.args), default=0)
+        stack.pop()
+    return depth
+
+
+def _plan(e, sp, symmap, depth):
     """``(children, combine)``: the SymPy subexpressions to convert first and how
     to build ``e``'s value from theirs; a leaf gives ``((), value)``."""
     if isinstance(e, sp.Symbol):
@@ -366,7 +399,7 @@ def _plan(e, sp, symmap):
             other = e.args[1] if e.args[0] == sp.S.NegativeOne else e.args[0]
             if isinstance(other, sp.exp):
                 return (other.args[0],), lambda v: _apply("expm1", v[0])
-        terms = e.as_ordered_terms()
+        terms = _ordered(e, "as_ordered_terms", depth)
         signs, kids = [], []
         for t in terms:
             if t.could_extract_minus_sign():
@@ -390,7 +423,7 @@ def _plan(e, sp, symmap):
         if e.could_extract_minus_sign():
             return (-e,), lambda v: _apply("negative", v[0])
         numer, denom = [], []
-        for f in e.as_ordered_factors():
+        for f in _ordered(e, "as_ordered_factors", depth):
             if f.is_Rational and not f.is_Integer:
                 if f.p != 1:
                     numer.append(sp.Integer(f.p))
@@ -488,6 +521,7 @@ def _convert(expr, sp, symmap):
     memo: dict = {}
     stack = [expr]
     plans: dict = {}
+    depth = _depths(expr)
     while stack:
         e = stack[-1]
         if e in memo:
@@ -495,7 +529,7 @@ def _convert(expr, sp, symmap):
             continue
         plan = plans.get(e)
         if plan is None:
-            plan = plans[e] = _plan(e, sp, symmap)
+            plan = plans[e] = _plan(e, sp, symmap, depth)
         kids, combine = plan
         if not kids:
             memo[e] = combine
@@ -643,41 +677,53 @@ def latex(node: Node, *, max_elements: int = MAX_ELEMENTS, name: str | None = No
         raise TypeError(f"latex: expected a node, got {type(node).__name__}")
     order = toposort([node])
     size = _tree_ops(order, 10 * LATEX_INLINE_OPS)
-    if size[id(node)] <= LATEX_INLINE_OPS or node.shape != ():
-        expr = to_sympy(node, max_elements=max_elements)
-        if isinstance(expr, sp.NDimArray) and expr.rank() == 2:
-            expr = sp.Matrix(expr.tolist())
-        return sp.latex(expr)
+    if size[id(node)] <= LATEX_INLINE_OPS:
+        return sp.latex(_matrix(to_sympy(node, max_elements=max_elements), sp))
     uses = consumers_count(order)
     taken = {n.p["name"] for n in order if n.op.name == "var"}
-    temps: dict[int, int] = {}
+    temps: set[int] = set()
     inline: dict[int, int] = {}  # ops written inline under each node
     for n in order:
         if not n.op.is_op:
             inline[id(n)] = 0
             continue
         s = 1 + sum(inline[id(i)] for i in n.inputs)
-        if n is not node and n.shape == () and not _cheap(n) and (uses[id(n)] > 1 or s > 25):
-            temps[id(n)] = len(temps) + 1
+        if n is not node and not _cheap(n) and (uses[id(n)] > 1 or s > 25):
+            temps.add(id(n))
             s = 0
         inline[id(n)] = s
+    rows: list = []
+    counter = [0]
     prefix = "t"
-    while any(f"{prefix}_{k}" in taken for k in range(1, len(temps) + 1)):
+    while any(name_.startswith(prefix + "_") for name_ in taken):
         prefix += "t"
-    rows = []
 
     def hook(n, a):
-        k = temps.get(id(n))
-        if k is None:
+        # A temporary per element (a scalar has one) that is not already an atom.
+        if id(n) not in temps:
             return a
-        sym = sp.Symbol(f"{prefix}_{k}")
-        rows.append(f"{sp.latex(sym)} &= {sp.latex(a[()])}")
-        return _wrap(sym)
+        out = np.empty(a.shape, dtype=object)
+        for idx in np.ndindex(*a.shape):
+            e = a[idx]
+            if isinstance(e, sp.Basic) and not e.is_Atom and not (-e).is_Atom:
+                counter[0] += 1
+                sym = sp.Symbol(f"{prefix}_{counter[0]}")
+                rows.append(f"{sp.latex(sym)} &= {sp.latex(e)}")
+                e = sym
+            out[idx] = e
+        return out
 
     vals = _arrays([node], max_elements=max_elements, real=False, hook=hook)
-    last = sp.latex(vals[id(node)][()])
+    last = sp.latex(_matrix(_result(vals[id(node)]), sp))
     rows.append(f"{name} &= {last}" if name else f"& {last}")
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def _matrix(expr, sp):
+    """A 2-d array as a ``Matrix`` (which LaTeX writes as a matrix)."""
+    if isinstance(expr, sp.NDimArray) and expr.rank() == 2:
+        return sp.Matrix(expr.tolist())
+    return expr
 
 
 # ----------------------------------------------------------------------------- the SymPy pass
@@ -907,6 +953,8 @@ def _simplify_task(payload):
 def _pool(n: int):
     import multiprocessing as mp
 
+    # Forked workers start at once and already hold SymPy and jitgrad; where fork
+    # does not exist (Windows) they are spawned, which re-imports the main module.
     methods = mp.get_all_start_methods()
     ctx = mp.get_context("fork" if "fork" in methods else "spawn")
     return ctx.Pool(n)
@@ -924,6 +972,14 @@ def sympy_pass(outs: list, timeout: float = 5.0, *, max_ops: int = MAX_CLUSTER_O
     form (by :func:`count_ops` of the graph built back) when it is no larger
     than the piece and agrees with it numerically at random points. Workers are
     stopped at the deadline; pieces not done by then are kept as they are.
+    Small tensor outputs (up to 16 elements) are also tried element by element,
+    which turns a small Hessian into a matrix of entries.
+
+    The workers are forked processes (spawned where fork does not exist, as on
+    Windows: there a script calling this must guard its main code with
+    ``if __name__ == "__main__":``, as :mod:`multiprocessing` requires). Where no
+    worker process can be started (inside a daemonic process) the graph is
+    returned unchanged.
 
     Parameters
     ----------
@@ -967,9 +1023,7 @@ def sympy_pass(outs: list, timeout: float = 5.0, *, max_ops: int = MAX_CLUSTER_O
                 break
             t = _tensor_task(o, sp)
             if t is not None:
-                tpending.append(
-                    (o, t, pool.apply_async(_simplify_task, ((t[0], t[1], math.inf),)))
-                )
+                tpending.append((o, t, pool.apply_async(_simplify_task, ((t[0], t[1], math.inf),))))
         for u in sorted(units, key=lambda u: u.size):
             if time.monotonic() > deadline:
                 break

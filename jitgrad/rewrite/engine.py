@@ -67,9 +67,15 @@ class Pattern:
 
     #: Op names a node must have for this pattern to match at its root (None: any).
     roots: frozenset | None = None
+    #: True if the pattern matches in at most one way (no commutative op inside).
+    simple: bool = True
 
     def gen(self, node: Node, env: dict):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def one(self, node: Node, env: dict):
+        """The first match or None (patterns with one way to match override it)."""
+        return next(self.gen(node, env), None)
 
     def match(self, node: Node, env: dict | None = None):
         """The first bindings under which the pattern matches ``node``, or None."""
@@ -105,14 +111,21 @@ class W(Pattern):
         self.name = name
         self.pred = pred
 
-    def gen(self, node, env):
+    def direct(self, node):
+        return node
+
+    def one(self, node, env):
         bound = env.get(self.name)
         if bound is not None:
-            if bound is node:
-                yield env
-            return
+            return env if bound is node else None
         if self.pred is None or self.pred(node):
-            yield _bind(env, self.name, node)
+            return _bind(env, self.name, node)
+        return None
+
+    def gen(self, node, env):
+        out = self.one(node, env)
+        if out is not None:
+            yield out
 
     def __repr__(self):
         return self.name
@@ -130,15 +143,19 @@ class C(Pattern):
     def __init__(self, name: str):
         self.name = name
 
-    def gen(self, node, env):
+    def one(self, node, env):
         v = _scalar_value(node)
         if v is None:
-            return
+            return None
         bound = env.get(self.name)
         if bound is None:
-            yield _bind(env, self.name, v)
-        elif bound == v:
-            yield env
+            return _bind(env, self.name, v)
+        return env if bound == v else None
+
+    def gen(self, node, env):
+        out = self.one(node, env)
+        if out is not None:
+            yield out
 
     def __repr__(self):
         return self.name
@@ -152,9 +169,12 @@ class Const(Pattern):
     def __init__(self, value: float):
         self.value = float(value)
 
-    def gen(self, node, env):
+    def one(self, node, env):
         v = _scalar_value(node)
-        if v is not None and v == self.value:
+        return env if v is not None and v == self.value else None
+
+    def gen(self, node, env):
+        if self.one(node, env) is not None:
             yield env
 
     def __repr__(self):
@@ -172,16 +192,28 @@ class Op(Pattern):
         self.bind = bind
         self.roots = frozenset({name})
         self.commutative = name in COMMUTATIVE and len(args) == 2
+        # Simple operands: ``one`` needs no generators (it tries both orders of a
+        # commutative op); only then, and without commutativity, one way to match.
+        self.flat = all(a.simple for a in args)
+        self.simple = self.flat and not self.commutative
         # Op names the operands may have: a cheap test on op names before any matching.
         self.need = tuple((i, a.roots) for i, a in enumerate(args) if a.roots is not None)
-        # Operands that must be the same node (a wildcard used twice at the top).
-        names = [a.name if isinstance(a, W) else None for a in args]
+        # Operands whose wildcard (directly, or as the base of a power or the
+        # scaled node) is the same name must give the same node: a cheap test.
+        names = [_direct_name(a) for a in args]
         self.same = tuple(
             (i, j)
             for i in range(len(names))
             for j in range(i + 1, len(names))
             if names[i] is not None and names[i] == names[j]
         )
+
+    def _same_ok(self, ins) -> bool:
+        args = self.args
+        for i, j in self.same:
+            if args[i].direct(ins[i]) is not args[j].direct(ins[j]):
+                return False
+        return True
 
     def could_match(self, key):
         if key[0] != self.name or len(key) != len(self.args) + 1:
@@ -195,25 +227,65 @@ class Op(Pattern):
         ins = node.inputs
         if node.op.name != self.name or len(ins) != len(self.args):
             return
-        for i, j in self.same:
-            if ins[i] is not ins[j]:
-                return
+        if self.same and not self._same_ok(ins):
+            return
         if self.bind is not None:
             env = _bind(env, self.bind, node)
         yield from _gen_all(self.args, ins, 0, env)
         if self.commutative and ins[0] is not ins[1]:
             yield from _gen_all(self.args, ins[::-1], 0, env)
 
+    def one(self, node, env):
+        """The first match, without generators where every operand is simple."""
+        if not self.flat:
+            return next(self.gen(node, env), None)
+        ins = node.inputs
+        if node.op.name != self.name or len(ins) != len(self.args):
+            return None
+        if self.same and not self._same_ok(ins):
+            return None
+        if self.bind is not None:
+            env = _bind(env, self.bind, node)
+        out = _one_all(self.args, ins, env)
+        if out is None and self.commutative and ins[0] is not ins[1]:
+            out = _one_all(self.args, ins[::-1], env)
+        return out
+
     def __repr__(self):
         return f"{self.name}({', '.join(map(repr, self.args))})"
+
+
+def _direct_name(p):
+    """The wildcard name a pattern binds to the node ``p.direct`` gives, or None."""
+    if isinstance(p, W):
+        return p.name
+    if isinstance(p, PowerOf) and isinstance(p.base, W):
+        return p.base.name
+    if isinstance(p, Scaled) and isinstance(p.x, W):
+        return p.x.name
+    return None
 
 
 def _gen_all(pats, nodes, k, env):
     if k == len(pats):
         yield env
         return
-    for e in pats[k].gen(nodes[k], env):
+    p = pats[k]
+    if p.simple:  # at most one way to match: no generator
+        e = p.one(nodes[k], env)
+        if e is not None:
+            yield from _gen_all(pats, nodes, k + 1, e)
+        return
+    for e in p.gen(nodes[k], env):
         yield from _gen_all(pats, nodes, k + 1, e)
+
+
+def _one_all(pats, nodes, env):
+    for p, n in zip(pats, nodes):
+        env = p.one(n, env)
+        if env is None:
+            return None
+    return env
 
 
 class AnyOp(Pattern):
@@ -241,11 +313,17 @@ class AnyOp(Pattern):
             return False
         return self.inputs is None or (len(key) > 1 and all(k in self.inputs for k in key[1:]))
 
-    def gen(self, node, env):
+    def one(self, node, env):
         if not node.op.is_op or (self.kind is not None and node.op.kind != self.kind):
-            return
+            return None
         if self.pred is None or self.pred(node):
-            yield _bind(env, self.name, node)
+            return _bind(env, self.name, node)
+        return None
+
+    def gen(self, node, env):
+        out = self.one(node, env)
+        if out is not None:
+            yield out
 
     def __repr__(self):
         return f"<{self.kind or 'op'} {self.name}>"
@@ -263,7 +341,11 @@ class PowerOf(Pattern):
         self.base = base
         self.exponent = exponent
         self.trivial = trivial
+        self.simple = base.simple
         self.roots = None if trivial else frozenset({"power", *self._FORMS})
+
+    def direct(self, node):
+        return self.split(node)[0]
 
     def split(self, node):
         name = node.op.name
@@ -293,16 +375,23 @@ class Scaled(Pattern):
     def __init__(self, coef: str, x: Pattern):
         self.coef = coef
         self.x = x
+        self.simple = x.simple
 
-    def gen(self, node, env):
-        c, x = 1.0, node
+    def split(self, node):
         name = node.op.name
         if name == "multiply":
             v = _scalar_value(node.inputs[0])
             if v is not None and node.inputs[0].size == 1:
-                c, x = v, node.inputs[1]
+                return v, node.inputs[1]
         elif name == "negative":
-            c, x = -1.0, node.inputs[0]
+            return -1.0, node.inputs[0]
+        return 1.0, node
+
+    def direct(self, node):
+        return self.split(node)[1]
+
+    def gen(self, node, env):
+        c, x = self.split(node)
         for out in self.x.gen(x, env):
             yield _bind(out, self.coef, c)
 
@@ -315,6 +404,7 @@ class Offset(Pattern):
     ``c`` (negated for ``x - c``) to ``offset``."""
 
     roots = frozenset({"add", "subtract"})
+    simple = False  # x + c matches c + x as well
 
     def __init__(self, x: Pattern, offset: str):
         self.x = x
@@ -377,7 +467,13 @@ class Rule:
 
     def apply(self, node: Node):
         """The replacement for ``node`` (not yet conformed), or None."""
-        for env in self.pattern.gen(node, {}):
+        pattern = self.pattern
+        if pattern.simple:
+            env = pattern.one(node, {})
+            if env is None or (self.guard is not None and not self.guard(**env)):
+                return None
+            return self.replacement(**env)
+        for env in pattern.gen(node, {}):
             if self.guard is not None and not self.guard(**env):
                 continue
             r = self.replacement(**env)

@@ -23,7 +23,7 @@ import numpy as np
 from ..graph import BOOL
 from ..ops import elementwise as ew
 from ..ops.convert import as_node
-from ..ops.core import CONST, leaf_const, uniform_value
+from ..ops.core import CONST, leaf_const, make, uniform_value
 from ..ops.structure import broadcast_to
 from .engine import A, AnyOp, B, C, Const, Offset, Op, PowerOf, Rule, RuleSet, Scaled, X, Y, Z
 
@@ -224,11 +224,6 @@ ALGEBRA = RuleSet(
 # ----------------------------------------------------------------------------- negation
 
 
-def _neg_const(node):
-    v = _const_value(node)
-    return v is not None and v < 0 and node.size == 1
-
-
 _ODD = ("sin", "tan", "arcsin", "arctan", "sinh", "tanh")
 _EVEN = ("cos", "cosh", "abs", "square")
 
@@ -277,8 +272,7 @@ NEGATION = RuleSet(
 
 
 def _same_op(node, *inputs):
-    from ..ops.core import make
-
+    """``node``'s op with its parameters on new inputs."""
     return make(node.op, inputs, **dict(node.params))
 
 
