@@ -41,3 +41,15 @@ def test_layers(tmp_path):
 def test_molecular_dynamics(tmp_path):
     out = run("molecular_dynamics.py", tmp_path, "--quick")
     assert float(out.rsplit("drift", 1)[1]) < 1e-3  # velocity Verlet conserves energy
+
+
+def test_taylor(tmp_path):
+    out = run("taylor.py", tmp_path, "--quick")
+    agree = float(out.split("agree with SymPy to", 1)[1].split()[0])
+    assert agree < 1e-12
+    assert "\\sin" in out  # the LaTeX line
+
+
+def test_sympy_model(tmp_path):
+    out = run("sympy_model.py", tmp_path, "--quick")
+    assert float(out.split("agree to", 1)[1].split(";")[0]) < 1e-12
