@@ -445,8 +445,13 @@ class Emitter:
             k = _int_exponent(n)
             if k is not None:
                 # x ** -6 as repeated multiplication (Numba's integer power), not libm pow.
-                return f"({args[0]} ** {k})"
-            return emit.format(*args)
+                expr = f"({args[0]} ** {k})"
+            else:
+                expr = emit.format(*args)
+            if n.dtype == np.float32:
+                # Round every float32 value as NumPy does (helpers compute in float64).
+                expr = f"np.float32({expr})"
+            return expr
         J = self.map_index(n, I)
         return self.read(n.inputs[0], J, local)
 
@@ -628,6 +633,13 @@ class Emitter:
         # Large global arrays make a function uncacheable: compile this one per process.
         L.append("@nb.njit(**dict(_OPTS, cache=False))" if big else "@nb.njit(**_OPTS)")
         L.append(f"def entry({args}):")
+        for v, a in zip(self.inputs, self.arg_names):
+            # Compiled code does not check shapes; k.njit is called from user code.
+            if v.ndim:
+                L.append(f"    if {a}.shape != {tuple(v.shape)}:")
+                L.append(
+                    f"        raise ValueError(\"input '{_quote(v.p['name'])}': expected shape {tuple(v.shape)}\")"
+                )
         L.append(f"    return entry_c({args}{extra})")
         L += ["", ""]
         L.append("@nb.njit(parallel=True, **_OPTS)" if inner_prange else "@nb.njit(**_OPTS)")
@@ -645,6 +657,10 @@ class Emitter:
         return "\n".join(L)
 
     tuple_out = False
+
+
+def _quote(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "_-. " else "?" for c in name)
 
 
 def _int_exponent(n: Node):

@@ -301,7 +301,11 @@ class Kernel:
                 and not re.fullmatch(r"(dt|sh)\d+", name)
             )
             names.append(name if ok else f"in{k}")
-        lines = [f"def __call__(self, {', '.join(names)}):"]
+        lines = [f"def __call__(self, {''.join(a + ', ' for a in names)}*_extra):"]
+        lines.append(
+            f"    if _extra: return _generic(self, {''.join(a + ', ' for a in names)}*_extra)"
+        )
+        env["_generic"] = Kernel.__call__
         for k, a in enumerate(names):
             _, shape, dtype = self._specs[k]
             env[f"dt{k}"] = dtype

@@ -358,6 +358,8 @@ def _index_put_shape(inputs, index, shape):
 def _fold_index_put(g, index, shape):
     if uniform_value(g) == 0:
         return zeros(shape, g.dtype)
+    if shape == ():
+        return reshape(g, ())  # only new axes were indexed: the value itself
     if _index_out_shape(shape, index) == shape and all(it[0] != "n" for it in index):
         if all(it[0] == "s" and it[1] == 0 and it[3] == 1 for it in index):
             return g
