@@ -195,28 +195,9 @@ class Emitter:
                 J[a] = I[j]
             return J
         if name == "getitem":
-            J, j = [], 0
-            for it in p["index"]:
-                if it[0] == "n":
-                    j += 1
-                elif it[0] == "i":
-                    J.append(str(it[1]))
-                else:
-                    _, start, _stop, step = it
-                    J.append(_affine(start, step, I[j]))
-                    j += 1
-            J.extend(I[j:])
-            return J
+            return _basic_index(p["index"], I)
         if name == "take":
-            idx = p["indices"].array
-            axis = p["axis"]
-            k = idx.ndim
-            if k == 0:
-                mid = [str(int(idx))]
-            else:
-                c = self.index_const(idx)
-                mid = [f"{c}[{', '.join(I[axis : axis + k])}]"]
-            return I[:axis] + mid + I[axis + k :]
+            return self.gather_index(p["indices"].array, p["axis"], I)
         if name == "reshape":
             nz = [i for i, d in zip(I, node.shape) if d != 1]
             J, q = [], 0
@@ -235,30 +216,21 @@ class Emitter:
         p = node.p
         if name in ("sum", "prod", "max", "min"):
             return [i for k, i in enumerate(I) if k not in p["axes"]]
+        # A scatter writes where the matching gather reads.
         if name == "index_put":
-            O, j = [], 0
-            for it in p["index"]:
-                if it[0] == "n":
-                    j += 1
-                elif it[0] == "i":
-                    O.append(str(it[1]))
-                else:
-                    _, start, _stop, step = it
-                    O.append(_affine(start, step, I[j]))
-                    j += 1
-            O.extend(I[j:])
-            return O
+            return _basic_index(p["index"], I)
         if name == "take_add":
-            idx = p["indices"].array
-            axis = p["axis"]
-            k = idx.ndim
-            if k == 0:
-                mid = [str(int(idx))]
-            else:
-                c = self.index_const(idx)
-                mid = [f"{c}[{', '.join(I[axis : axis + k])}]"]
-            return I[:axis] + mid + I[axis + k :]
+            return self.gather_index(p["indices"].array, p["axis"], I)
         raise NotImplementedError(name)
+
+    def gather_index(self, idx, axis: int, I: list) -> list:
+        """Index of the gathered axis ``axis`` through the constant index array ``idx``."""
+        k = idx.ndim
+        if k == 0:
+            mid = [str(int(idx))]
+        else:
+            mid = [f"{self.index_const(idx)}[{', '.join(I[axis : axis + k])}]"]
+        return I[:axis] + mid + I[axis + k :]
 
     # ------------------------------------------------------------------ emission
     def set_scalar_out(self, target: str, value: str) -> str:
@@ -682,6 +654,22 @@ def _fm(fastmath):
     if fastmath is True:
         return "{'reassoc', 'contract', 'nsz', 'arcp'}"
     return repr(set(fastmath))
+
+
+def _basic_index(index, I: list) -> list:
+    """The input index of a basic index (ints, slices, new axes) at output index I."""
+    J, j = [], 0
+    for it in index:
+        if it[0] == "n":
+            j += 1
+        elif it[0] == "i":
+            J.append(str(it[1]))
+        else:
+            _, start, _stop, step = it
+            J.append(_affine(start, step, I[j]))
+            j += 1
+    J.extend(I[j:])
+    return J
 
 
 def _affine(start, step, i):
