@@ -14,7 +14,7 @@ from ..ops.structure import broadcast_to, reshape, transpose
 from ..shapes import fmt
 from .batch import batch
 from .common import check_output, vector_for, wrt_list
-from .forward import jvp_many
+from .forward import jvp_many, seed_map
 from .reverse import grad, vjp_many
 
 __all__ = ["hvp", "jacobian", "hessian", "derivative"]
@@ -73,16 +73,9 @@ def hvp(y, wrt, v):
         raise ValueError(f"hvp: v must be a list of {len(wrts)} directions, one per wrt")
     vs = [vector_for("hvp", "the direction v", t, w) for t, w in zip(vs, wrts)]
     gs = grad(y, wrts)
-    seeds = _seeds(wrts, vs)
+    seeds = seed_map(wrts, vs)
     out = [jvp_many(g, seeds) for g in gs]
     return out[0] if single else out
-
-
-def _seeds(wrts, vs):
-    seeds: dict[int, tuple] = {}
-    for w, t in zip(wrts, vs):
-        seeds[id(w)] = (w, t if id(w) not in seeds else seeds[id(w)][1] + t)
-    return seeds
 
 
 def _jacobian_one(y: Node, w: Node) -> Node:

@@ -10,7 +10,15 @@ from __future__ import annotations
 from ..graph import Node, toposort
 from .common import check_output, conform, depends, vector_for, wrt_list, zero_like
 
-__all__ = ["jvp", "jvp_many"]
+__all__ = ["jvp", "jvp_many", "seed_map"]
+
+
+def seed_map(wrts: list, tangents: list) -> dict:
+    """``{id(w): (w, tangent)}``; a wrt listed twice gets the sum of its tangents."""
+    seeds: dict[int, tuple] = {}
+    for w, t in zip(wrts, tangents):
+        seeds[id(w)] = (w, t if id(w) not in seeds else seeds[id(w)][1] + t)
+    return seeds
 
 
 def jvp_many(y: Node, seeds: dict) -> Node:
@@ -73,11 +81,5 @@ def jvp(y, wrt, v):
         if not isinstance(v, (list, tuple)) or len(v) != len(wrts):
             raise ValueError(f"jvp: v must be a list of {len(wrts)} tangents, one per wrt")
         vs = list(v)
-    seeds: dict[int, tuple] = {}
-    for w, t in zip(wrts, vs):
-        t = vector_for("jvp", "the tangent v", t, w)
-        if id(w) in seeds:
-            seeds[id(w)] = (w, seeds[id(w)][1] + t)
-        else:
-            seeds[id(w)] = (w, t)
+    seeds = seed_map(wrts, [vector_for("jvp", "the tangent v", t, w) for w, t in zip(wrts, vs)])
     return jvp_many(y, seeds)
