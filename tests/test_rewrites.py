@@ -180,6 +180,29 @@ def test_shared_node_not_duplicated():
     assert jg.count_ops(out) <= jg.count_ops(y)
 
 
+def test_commuted_operands_shared():
+    """``u*v`` and ``v*u`` (and their sums in either order) become one node."""
+    p, q = jg.sin(U), jg.cos(V)
+    y = (p * q + W) * (q * p + W) + (W + q * p)
+    out = jg.simplify(y)
+    # p, q, p*q, p*q + w, its square, the final sum with it: at most 6 ops
+    assert jg.count_ops(out) <= 6 < jg.count_ops(y)
+    env = {U: 0.3, V: -1.1, W: 0.7}
+    np.testing.assert_allclose(jg.evaluate(out, env), jg.evaluate(y, env), rtol=1e-14)
+
+
+def test_sin_nest_derivative_shrinks():
+    """Repeated forward mode over products builds commuted twins; they merge."""
+    x = jg.scalar("x")
+    f = x
+    for _ in range(4):
+        f = jg.sin(f)
+    d = jg.derivative(f, x, order=6)
+    s = jg.simplify(d)
+    assert jg.count_ops(s) < 0.8 * jg.count_ops(d)
+    np.testing.assert_allclose(jg.evaluate(s, {x: 0.4}), jg.evaluate(d, {x: 0.4}), rtol=1e-12)
+
+
 def test_derivative_sizes_fall():
     x = jg.scalar("x")
     y = jg.exp(jg.sin(x))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ..graph import BOOL, Node, consumers_count, toposort
+from ..graph import BOOL, Node, consumers_count, lookup, toposort
 from ..ops.core import make, uniform_value
 from ..ops.elementwise import cast
 from ..ops.structure import broadcast_to
@@ -625,6 +625,10 @@ class _Pass:
         if id(m) in final or not m.op.is_op:
             final[id(m)] = m
             return m
+        twin = self.commuted(m)
+        if twin is not None:
+            self.changed = True
+            return twin
         for _ in range(_MAX_CHAIN):
             if id(m) in self.stable:
                 break
@@ -637,6 +641,20 @@ class _Pass:
                 return m
         final[id(m)] = m
         return m
+
+    def commuted(self, m: Node):
+        """``op(b, a)`` for ``m = op(a, b)`` with a commutative op, when this pass has
+        already normalised that node (CSE across operand order: forward mode over
+        products builds ``u*v`` and ``v*u`` side by side)."""
+        if m.op.name not in COMMUTATIVE or len(m.inputs) != 2:
+            return None
+        a, b = m.inputs
+        if a is b:
+            return None
+        twin = lookup(m.op, (b, a), m.params)
+        if twin is None or id(twin) not in self.final or twin is m:
+            return None
+        return twin
 
     def normalize_new(self, r: Node) -> Node:
         """Normalise the nodes of a replacement that are not normalised yet."""
