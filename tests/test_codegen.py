@@ -659,8 +659,10 @@ def cache_graphs():
     s = jg.sum(jg.softplus(w * np.array([1.0, -2.0, 0.5])))  # constants in an .npz
     z = jg.vector("z", 3)
     t = jg.sum(jg.tanh(z) * np.array([0.25, 3.0, -1.0]))
+    d4 = jg.derivative(jg.sin(jg.sin(jg.sin(x * y))), x, order=4)  # a scalar_block
     return {
         "hit": ([x, y], [f] + jg.grad(f, [x, y]), [0.3, -1.2]),
+        "block": ([x, y], [d4, f], [0.3, -1.2]),
         "truncated": ([v], [r, jg.grad(r, v)], [np.linspace(-1.0, 1.0, 5)]),
         "garbage": ([w], [s, jg.grad(s, w)], [np.array([0.1, -0.2, 0.3])]),
         "bad_npz": ([z], [t, jg.grad(t, z)], [np.array([0.5, 0.0, -0.7])]),
@@ -747,6 +749,17 @@ def test_cache_hit_in_fresh_process(cache_round):
     assert second["hit"]["values"] == first["hit"]["values"]
     ins, outs, vals = graphs["hit"]
     for g, w in zip(second["hit"]["values"], jg.evaluate(outs, dict(zip(ins, vals)))):
+        assert_matches(np.asarray(g), w)
+
+
+def test_scalar_block_cache_hit_in_fresh_process(cache_round):
+    _, graphs, files, first, second = cache_round
+    (src,) = [b for f, b in files["block"].items() if f.endswith(".py")]
+    assert b"scalar_block(" in src
+    assert second["block"]["hit"] is True
+    assert second["block"]["values"] == first["block"]["values"]
+    ins, outs, vals = graphs["block"]
+    for g, w in zip(second["block"]["values"], jg.evaluate(outs, dict(zip(ins, vals)))):
         assert_matches(np.asarray(g), w)
 
 

@@ -19,19 +19,24 @@ import numpy as np
 
 from ..graph import Node
 from .lower import ACC, ARRAY, LEAF, MAP, VIEW, Schedule, schedule
+from .scalar_block import fast_op
 
 _RESERVED = re.compile(r"(t|s|c|i|acc|out|in)\d+|[rcqb]")
 SMALL_MATMUL = 4096
 GLOBAL_CONST_BYTES = 1 << 14  # larger array constants stop Numba from caching a function
+BLOCK_MIN = 48  # scalar runs at least this long become one scalar_block
+_BLOCK_DTYPES = (np.dtype("float64"), np.dtype("float32"), np.dtype("bool"))
 PARALLEL_MIN = 4096  # outer loop length from which parallel=True uses prange  # m*n*k at or below which matmul is written as plain loops
 
-PREAMBLE = """\
+PREAMBLE_HEAD = """\
 import numpy as np
 import numba as nb
 from numba import prange
 
 _OPTS = dict(cache={cache}, error_model="numpy", fastmath={fastmath})
+"""
 
+PREAMBLE_HELPERS = """
 
 @nb.njit(inline="always", **_OPTS)
 def _sigmoid(x):
@@ -57,6 +62,8 @@ def _maximum(a, b):
 def _minimum(a, b):
     return a if (a <= b or a != a) else b
 """
+
+PREAMBLE = PREAMBLE_HEAD + PREAMBLE_HELPERS
 
 
 def _literal(value, dtype) -> str:
@@ -109,6 +116,7 @@ class Emitter:
         self.lines: list[str] = []
         self.names: dict[int, str] = {}  # id -> name of the array or scalar holding the value
         self.consts: dict[str, np.ndarray] = {}
+        self.blocks: dict[str, str] = {}  # definition -> name of a scalar block
         self.counter = 0
         self._name_inputs()
 
@@ -325,6 +333,9 @@ class Emitter:
         sched = self.sched
         space = g.space
         d = len(space)
+        if d == 0 and self.block_ok(g):
+            self.emit_block(g)
+            return
         I = [f"i{k}" for k in range(d)]
         L.append(
             f"    # loop over {space}: "
@@ -396,6 +407,93 @@ class Emitter:
                 target = self.out_target(n)
                 if target:
                     L.append(f"    {self.set_scalar_out(target, name)}")
+
+    def block_ok(self, g) -> bool:
+        """A long run of scalar elementwise operations: one :mod:`.scalar_block`."""
+        if len(g.nodes) < BLOCK_MIN:
+            return False
+        sched = self.sched
+        for n in g.nodes:
+            if (
+                sched.cls[id(n)] != MAP
+                or n.op.kind != "elementwise"
+                or id(n) in sched.root_of
+                or n.dtype not in _BLOCK_DTYPES
+            ):
+                return False
+        return True
+
+    def emit_block(self, g):
+        """``s.., s.. = _blockN((inputs...))``: the run as LLVM code (see scalar_block)."""
+        L = self.lines
+        sched = self.sched
+        index = {id(n): k for k, n in enumerate(g.nodes)}
+        ext: dict[int, int] = {}  # id of an outside value -> argument position
+        ext_nodes = []
+        rows = []
+        for n in g.nodes:
+            operands = []
+            k = _int_exponent(n)
+            ins = n.inputs[:1] if k is not None else n.inputs
+            for x in ins:
+                if id(x) in index:
+                    operands.append(("v", index[id(x)]))
+                elif x.op.name == "const" and x.dtype != np.bool_:
+                    v = float(x.params[0][1].array.item())
+                    operands.append(("c", v, x.dtype.name))
+                else:
+                    if id(x) not in ext:
+                        ext[id(x)] = len(ext_nodes)
+                        ext_nodes.append(x)
+                    operands.append(("a", ext[id(x)]))
+            op = fast_op(n) if k is None else None
+            if op is None:
+                emit = n.op.rule("emit")
+                if callable(emit):
+                    emit = emit(**n.p)
+                expr = f"({{0}} ** {k})" if k is not None else emit
+                if n.dtype == np.float32:
+                    expr = f"np.float32({expr})"
+                op = "py:" + expr
+            rows.append((op, n.dtype.name, operands, n))
+        nargs = len(ext_nodes)
+
+        def ref(o):
+            if o[0] == "c":
+                return repr(("c", o[1], o[2]))
+            return str(o[1] if o[0] == "a" else nargs + o[1])
+
+        outs = [n for n in g.nodes if id(n) in sched.buffered]
+        text = [
+            "scalar_block(",
+            f"    inputs={tuple(x.dtype.name for x in ext_nodes)!r},",
+            f"    outputs={tuple(nargs + index[id(n)] for n in outs)!r},",
+            "    program=(",
+        ]
+        for k, (op, dt, operands, n) in enumerate(rows):
+            args = "".join(", " + ref(o) for o in operands)
+            text.append(f"        ({op!r}, {dt!r}{args}),  # v{nargs + k} = {_label(n)}")
+        text.append("    ),")
+        text.append(")")
+        body = "\n".join(text)
+        name = self.blocks.get(body)
+        if name is None:
+            name = self.blocks[body] = f"_block{len(self.blocks) + 1}"
+        args = [self.read(x, [], {}) for x in ext_nodes]
+        names = []
+        for n in outs:
+            s = self.fresh("s")
+            self.names[id(n)] = s
+            names.append(s)
+        L.append(
+            f"    # {len(rows)} scalar operations in one straight-line block (definition above)"
+        )
+        tup = ", ".join(args) + ("," if len(args) == 1 else "")
+        L.append(f"    {', '.join(names)}{',' if len(names) == 1 else ''} = {name}(({tup}))")
+        for n, s in zip(outs, names):
+            target = self.out_target(n)
+            if target:
+                L.append(f"    {self.set_scalar_out(target, s)}")
 
     def _parallel_ok(self, g) -> bool:
         """prange is safe when no two iterations write the same place: plain maps,
@@ -596,6 +694,10 @@ class Emitter:
         L = [PREAMBLE.format(cache=bool(self.cache), fastmath=_fm(self.fastmath))]
         for name in cargs:
             L.append(f"{name} = _CONSTS[{name!r}]")
+        if self.blocks:
+            L.append("from jitgrad.codegen.scalar_block import scalar_block")
+            for definition, name in self.blocks.items():
+                L += ["", f"{name} = {definition}"]
         L.append(f"_CONST_NAMES = {cargs!r}")
         L += ["", ""]
         L.append("@nb.njit(parallel=True, **_OPTS)" if self.used_prange else "@nb.njit(**_OPTS)")
