@@ -7,7 +7,7 @@ fresh cache directory instead of the user's.
 
 import pytest
 
-collect_ignore = ["conf.py"]
+collect_ignore = ["__init__.py", "conf.py", "conftest.py"]
 collect_ignore_glob = ["_build/*"]
 
 
