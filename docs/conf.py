@@ -17,6 +17,8 @@ extensions = [
     "sphinx.ext.napoleon",
 ]
 
+myst_enable_extensions = ["deflist"]
+
 source_suffix = {".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build"]
