@@ -92,7 +92,16 @@ def objective(f: Node, x: Node, params: dict | None = None, **compile_options) -
     hv = hvp(f, x, v)
     k_fg = compile([x, *others], [f, g], **compile_options)
     k_hv = compile([x, v, *others], hv, **compile_options)
-    fixed = [np.ascontiguousarray(params[o], dtype=o.dtype) for o in others]
+    fixed = []
+    for o in others:
+        # np.array, not np.ascontiguousarray: that one turns a 0-d value into shape (1,).
+        a = np.array(params[o], dtype=o.dtype, order="C")
+        if a.shape != o.shape:
+            raise ValueError(
+                f"objective: params[{o.p['name']!r}]: expected shape {fmt(o.shape)}, "
+                f"got {fmt(a.shape)}"
+            )
+        fixed.append(a)
     shape = x.shape
     last = {"x": None, "f": None, "g": None}
 
