@@ -179,6 +179,26 @@ ALGEBRA = RuleSet(
             lambda a, b, x: ew.multiply(a - b, x),
         ),  # a*x - b*x -> (a - b)*x
         Rule(
+            "add_add_like",
+            Op("add", Op("add", Y, Scaled("a", X)), Scaled("b", X)),
+            lambda a, b, x, y: y + ew.multiply(a + b, x),
+        ),  # (y + a*x) + b*x -> y + (a + b)*x
+        Rule(
+            "sub_sub_like",
+            Op("subtract", Op("subtract", Y, Scaled("a", X)), Scaled("b", X)),
+            lambda a, b, x, y: y - ew.multiply(a + b, x),
+        ),  # (y - a*x) - b*x -> y - (a + b)*x
+        Rule(
+            "add_sub_like",
+            Op("subtract", Op("add", Y, Scaled("a", X)), Scaled("b", X)),
+            lambda a, b, x, y: y + ew.multiply(a - b, x),
+        ),  # (y + a*x) - b*x -> y + (a - b)*x
+        Rule(
+            "sub_add_like",
+            Op("add", Op("subtract", Y, Scaled("a", X)), Scaled("b", X)),
+            lambda a, b, x, y: y + ew.multiply(b - a, x),
+        ),  # (y - a*x) + b*x -> y + (b - a)*x
+        Rule(
             "add_factor",
             Op("add", Op("multiply", X, Y), Op("multiply", X, Z)),
             lambda x, y, z: x * (y + z),
