@@ -172,8 +172,11 @@ def _watch():
         now = time.perf_counter()
         if _active:
             idle_since = None
-            for t in list(_active.values()):
-                t._tick(now)
+            try:
+                for t in list(_active.values()):
+                    t._tick(now)
+            except Exception:  # a report must never stop the watcher
+                pass
         elif idle_since is None:
             idle_since = now
         elif now - idle_since > _PARK_AFTER:
@@ -221,7 +224,6 @@ class Task:
         "lock",
         "bar",
         "show",
-        "_parent_label",
     )
 
     def __init__(self, desc, after):
