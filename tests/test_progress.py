@@ -86,10 +86,9 @@ def test_compile_reports_every_phase(cache_dir, settings, capfd, log_lines):
 
 
 def test_quick_task_says_nothing(cache_dir, settings, capfd, log_lines):
-    x, outs = _graph()
-    jg.compile([x], outs)  # make sure the kernel is cached
-    capfd.readouterr()
     settings(True, after=30.0, bar=False)
+    x, outs = _graph()
+    jg.compile([x], outs)  # perhaps a miss (this test alone), then a cache hit
     jg.compile([x], outs)
     jg.hessian(outs[0], x)
     assert capfd.readouterr().err == ""
@@ -232,7 +231,8 @@ def test_tqdm_bar(settings, capsys, monkeypatch):
         rep.phase("two")
     (bar,) = bars
     assert bar.closed and bar.kw["file"] is sys.stderr
-    assert bar.descs[0] == "jitgrad: bar demo: one..."
+    assert bar.descs[0].startswith("jitgrad: bar demo")  # the watcher may come first
+    assert "jitgrad: bar demo: one..." in bar.descs
     assert bar.descs[-2] == "jitgrad: bar demo: two..."
     assert bar.descs[-1].startswith("jitgrad: bar demo: done in ")
     assert capsys.readouterr().err == ""  # no plain lines besides the bar
