@@ -56,6 +56,7 @@ from .ops.linalg import dot, matmul
 from .ops.reduce import logsumexp, max, mean, min, prod, sum
 from .ops.structure import broadcast_to, concatenate, reshape, stack, take, transpose
 from .printing import count_ops, pretty
+from .progress import set_progress
 from .simplify import simplify
 from .sym import from_sympy, latex, to_sympy
 
@@ -113,6 +114,7 @@ __all__ = [
     "reshape",
     "scalar",
     "scalars",
+    "set_progress",
     "sigmoid",
     "sign",
     "simplify",

@@ -11,6 +11,7 @@ original when their result is larger by :func:`count_ops`.
 
 from __future__ import annotations
 
+from . import progress
 from .graph import Node
 from .printing import count_ops
 
@@ -83,6 +84,9 @@ def simplify(nodes, level: str = "fast", timeout: float = 5.0):
 
     Notes
     -----
+    A simplification that runs longer than about a second reports its passes
+    (see :func:`jitgrad.set_progress`).
+
     The rules are exact in real arithmetic where the original is defined; like
     the build-time fold ``x * 0 -> 0`` they may give the mathematically right
     finite value where the original overflows to inf or nan
@@ -111,11 +115,16 @@ def simplify(nodes, level: str = "fast", timeout: float = 5.0):
     for o in outs:
         if not isinstance(o, Node):
             raise TypeError(f"simplify: expected nodes, got {type(o).__name__}")
-    new = _fast(outs)
-    if level == "sympy":
-        from .sym import sympy_pass
+    with progress.task(lambda: f"simplifying {count_ops(outs)} ops (level {level!r})") as rep:
+        rep.phase("fast pass")
+        new = _fast(outs)
+        if level == "sympy":
+            from .sym import sympy_pass
 
-        candidate = _fast(sympy_pass(new, timeout=timeout))
-        if count_ops(candidate) <= count_ops(new):
-            new = candidate
+            rep.phase("sympy pass")
+            candidate = sympy_pass(new, timeout=timeout)
+            rep.phase("fast pass after sympy")
+            candidate = _fast(candidate)
+            if count_ops(candidate) <= count_ops(new):
+                new = candidate
     return restore(new)

@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 
+from .. import progress
 from ..api import var
 from ..graph import Node
 from ..ops.convert import as_node
@@ -78,27 +79,46 @@ def hvp(y, wrt, v):
     return out[0] if single else out
 
 
-def _jacobian_one(y: Node, w: Node) -> Node:
+def _wrt_text(wrts) -> str:
+    """``x (3,), W (4, 5)`` for progress reports."""
+    return ", ".join(
+        (w.p["name"] if w.op.name == "var" else "a node") + f" {fmt(w.shape)}" for w in wrts
+    )
+
+
+def _jacobian_one(y: Node, w: Node, rep=None, label: str = "") -> Node:
     n, m = w.size, y.size
     if n == 0 or m == 0:
         from ..ops.structure import zeros
 
         return zeros(y.shape + w.shape, y.dtype)
     if n == 1:
+        if rep is not None:
+            rep.phase(f"{label}forward sweep")
         t = jvp_many(y, {id(w): (w, broadcast_to(as_node(1.0, w.dtype), w.shape))})
         return reshape(t, y.shape + w.shape)
     if m == 1:
+        if rep is not None:
+            rep.phase(f"{label}reverse sweep")
         (g,) = vjp_many(y, [w], broadcast_to(as_node(1.0, y.dtype), y.shape))
         return reshape(g, y.shape + w.shape)
     if m < n:
         # Reverse mode, one cotangent per output element: rows of J.
         u = _direction(y)
+        if rep is not None:
+            rep.phase(f"{label}reverse sweep")
         (g,) = vjp_many(y, [w], u)
+        if rep is not None:
+            rep.phase(f"{label}batch over {m} directions")
         (rows,) = batch([g], {u: _basis(m, y.shape, y.dtype)}, m)
         return reshape(rows, y.shape + w.shape)
     # Forward mode, one tangent per input element: columns of J.
     v = _direction(w)
+    if rep is not None:
+        rep.phase(f"{label}forward sweep")
     t = jvp_many(y, {id(w): (w, v)})
+    if rep is not None:
+        rep.phase(f"{label}batch over {n} directions")
     (cols,) = batch([t], {v: _basis(n, w.shape, w.dtype)}, n)
     cols = reshape(cols, (n, m))
     return reshape(transpose(cols), y.shape + w.shape)
@@ -110,6 +130,8 @@ def jacobian(y, wrt):
     Built as one JVP graph batched over the n unit directions (forward mode when
     ``wrt`` has no more elements than ``y``, else one batched VJP): the graph size
     does not grow with n, the evaluation cost is about n (or m) products.
+    A build that takes longer than about a second reports its phases (see
+    :func:`jitgrad.set_progress`).
 
     Parameters
     ----------
@@ -133,7 +155,10 @@ def jacobian(y, wrt):
     """
     y = check_output("jacobian", y)
     wrts, single = wrt_list("jacobian", wrt)
-    out = [_jacobian_one(y, w) for w in wrts]
+    with progress.task(lambda: f"building Jacobian wrt {_wrt_text(wrts)}") as rep:
+        out = [
+            _jacobian_one(y, w, rep, "" if single else f"block {i}: ") for i, w in enumerate(wrts)
+        ]
     return out[0] if single else out
 
 
@@ -141,7 +166,8 @@ def hessian(y, wrt):
     """Hessian of a scalar ``y``: shape ``wrt.shape + wrt.shape``.
 
     The Jacobian of the gradient, built as one Hessian-vector product graph
-    batched over the n unit directions.
+    batched over the n unit directions. A build that takes longer than about a
+    second reports its phases (see :func:`jitgrad.set_progress`).
 
     Parameters
     ----------
@@ -169,17 +195,23 @@ def hessian(y, wrt):
     """
     y = check_output("hessian", y, scalar=True)
     wrts, single = wrt_list("hessian", wrt)
-    gs = grad(y, wrts)
-    if single:
-        return _jacobian_one(gs[0], wrts[0])
-    return [[_jacobian_one(g, w) for w in wrts] for g in gs]
+    with progress.task(lambda: f"building Hessian wrt {_wrt_text(wrts)}") as rep:
+        rep.phase("gradient (reverse sweep)")
+        gs = grad(y, wrts)
+        if single:
+            return _jacobian_one(gs[0], wrts[0], rep)
+        return [
+            [_jacobian_one(g, w, rep, f"block ({i}, {j}): ") for j, w in enumerate(wrts)]
+            for i, g in enumerate(gs)
+        ]
 
 
 def derivative(y, x, order: int = 1):
     """The ``order``-th derivative of ``y`` with respect to the scalar ``x``.
 
     Repeated forward-mode differentiation; interning shares every
-    subexpression between the orders.
+    subexpression between the orders. A build that takes longer than about a
+    second reports each order as it starts (see :func:`jitgrad.set_progress`).
 
     Parameters
     ----------
@@ -216,6 +248,9 @@ def derivative(y, x, order: int = 1):
         raise ValueError(f"derivative: order must be a non-negative integer, got {order!r}")
     one = as_node(1.0, x.dtype)
     d = y
-    for _ in range(int(order)):
-        d = jvp_many(d, {id(x): (x, one)})
+    order = int(order)
+    with progress.task(lambda: f"building derivative of order {order}") as rep:
+        for k in range(order):
+            rep.phase(f"order {k + 1}")
+            d = jvp_many(d, {id(x): (x, one)})
     return d

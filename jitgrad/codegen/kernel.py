@@ -25,6 +25,7 @@ import warnings
 
 import numpy as np
 
+from .. import progress
 from ..graph import Node, toposort
 from ..printing import count_ops
 from ..shapes import fmt
@@ -451,6 +452,14 @@ def compile(
     ValueError
         If an output depends on a var not listed in ``inputs``.
 
+    Notes
+    -----
+    A compile that runs longer than about a second reports its phases (hash,
+    cache lookup, simplify, lower, emit, cache write, numba compile) as they
+    start, and its total time, to the ``"jitgrad"`` logger at INFO and, when
+    stderr is a terminal, on stderr; see :func:`jitgrad.set_progress`. The
+    seconds spent per phase are in ``Kernel.stats``.
+
     Examples
     --------
     >>> import numpy as np, jitgrad as jg
@@ -494,91 +503,99 @@ def compile(
         fastmath=_fm_key(fastmath),
         single=single,
     )
-    digest = graph_digest(inputs, outs, options)
-    stats["hash"] = time.perf_counter() - t0
-    name = f"k_{digest[:24]}"
+    with progress.task(lambda: _describe(inputs, outs)) as rep:
+        rep.phase("hash")
+        digest = graph_digest(inputs, outs, options)
+        stats["hash"] = time.perf_counter() - t0
+        name = f"k_{digest[:24]}"
 
-    directory = cache_dir() if cache else None
-    if directory is not None and not _writable_dir(directory):
-        warnings.warn(
-            f"jitgrad: cache directory {directory!r} is not writable; compiling in memory",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        directory = None
-
-    module = None
-    source = None
-    simplified = None
-    stats["cache_hit"] = False
-    if directory is not None:
-        path = os.path.join(directory, name + ".py")
-        npz_path = os.path.join(directory, name + ".npz")
-        text = _verified_source(path, npz_path) if os.path.exists(path) else None
-        if text is not None:
-            try:
-                t = time.perf_counter()
-                module = _import_file(path, "jitgrad_kernel_" + name[2:])
-                stats["import"] = time.perf_counter() - t
-                source = text
-                stats["cache_hit"] = True
-            except Exception as e:  # a stale or broken entry is rebuilt, never fatal
-                log.warning("jitgrad: cache entry %s unusable (%s); rebuilding", path, e)
-                module = None
-        elif os.path.exists(path):
-            log.warning("jitgrad: cache entry %s is corrupt; rebuilding", path)
-
-    if module is None:
-        t = time.perf_counter()
-        simplified = _simplify(outs, simplify)
-        stats["simplify"] = time.perf_counter() - t
-        n_ops = count_ops(simplified)
-        if n_ops > max_ops:
-            raise ValueError(
-                f"compile: the graph has {n_ops} operation nodes, more than max_ops={max_ops}; "
-                "Numba would take very long to compile it (pass a larger max_ops to try anyway)"
+        directory = cache_dir() if cache else None
+        if directory is not None and not _writable_dir(directory):
+            warnings.warn(
+                f"jitgrad: cache directory {directory!r} is not writable; compiling in memory",
+                RuntimeWarning,
+                stacklevel=2,
             )
-        t = time.perf_counter()
-        from .emit import Emitter
+            directory = None
 
-        em = Emitter(
-            inputs,
-            simplified,
-            cache=directory is not None,
-            fastmath=fastmath,
-            parallel=parallel and not batch,
-        )
-        em.tuple_out = not single
-        stats["lower"] = time.perf_counter() - t
-        t = time.perf_counter()
-        body = em.module()
-        stats["emit"] = time.perf_counter() - t
-        consts = em.consts
+        module = None
+        source = None
+        simplified = None
+        stats["cache_hit"] = False
         if directory is not None:
-            npz_bytes = None
-            npz_name = None
-            if consts:
-                import io
+            rep.phase("cache lookup")
+            path = os.path.join(directory, name + ".py")
+            npz_path = os.path.join(directory, name + ".npz")
+            text = _verified_source(path, npz_path) if os.path.exists(path) else None
+            if text is not None:
+                try:
+                    t = time.perf_counter()
+                    module = _import_file(path, "jitgrad_kernel_" + name[2:])
+                    stats["import"] = time.perf_counter() - t
+                    source = text
+                    stats["cache_hit"] = True
+                except Exception as e:  # a stale or broken entry is rebuilt, never fatal
+                    log.warning("jitgrad: cache entry %s unusable (%s); rebuilding", path, e)
+                    module = None
+            elif os.path.exists(path):
+                log.warning("jitgrad: cache entry %s is corrupt; rebuilding", path)
 
-                buf = io.BytesIO()
-                np.savez(buf, **consts)
-                npz_bytes = buf.getvalue()
-                npz_name = name + ".npz"
-            text = _seal(_module_source(body, npz_name), npz_bytes)
-            if npz_bytes is not None:
-                _atomic_write(npz_path, npz_bytes)
-            _atomic_write(path, text.encode())
-            source = text
-            module = _import_file(path, "jitgrad_kernel_" + name[2:])
-        else:
-            source = _module_source(body, None)
-            module = _exec_source(source, consts)
-    final_outs = simplified if simplified is not None else outs
-    kernel = Kernel(inputs, final_outs, single, module, source, stats, options)
-    t = time.perf_counter()
-    _precompile(kernel, inputs, final_outs, batch)
-    stats["numba"] = time.perf_counter() - t
-    kernel._specialize()
+        if module is None:
+            rep.phase(f"simplify ({simplify})" if simplify else "prepare")
+            t = time.perf_counter()
+            simplified = _simplify(outs, simplify)
+            stats["simplify"] = time.perf_counter() - t
+            n_ops = count_ops(simplified)
+            if n_ops > max_ops:
+                raise ValueError(
+                    f"compile: the graph has {n_ops} operation nodes, more than max_ops={max_ops}; "
+                    "Numba would take very long to compile it (pass a larger max_ops to try anyway)"
+                )
+            rep.phase("lower")
+            t = time.perf_counter()
+            from .emit import Emitter
+
+            em = Emitter(
+                inputs,
+                simplified,
+                cache=directory is not None,
+                fastmath=fastmath,
+                parallel=parallel and not batch,
+            )
+            em.tuple_out = not single
+            stats["lower"] = time.perf_counter() - t
+            rep.phase("emit")
+            t = time.perf_counter()
+            body = em.module()
+            stats["emit"] = time.perf_counter() - t
+            consts = em.consts
+            if directory is not None:
+                rep.phase("cache write")
+                npz_bytes = None
+                npz_name = None
+                if consts:
+                    import io
+
+                    buf = io.BytesIO()
+                    np.savez(buf, **consts)
+                    npz_bytes = buf.getvalue()
+                    npz_name = name + ".npz"
+                text = _seal(_module_source(body, npz_name), npz_bytes)
+                if npz_bytes is not None:
+                    _atomic_write(npz_path, npz_bytes)
+                _atomic_write(path, text.encode())
+                source = text
+                module = _import_file(path, "jitgrad_kernel_" + name[2:])
+            else:
+                source = _module_source(body, None)
+                module = _exec_source(source, consts)
+        final_outs = simplified if simplified is not None else outs
+        kernel = Kernel(inputs, final_outs, single, module, source, stats, options)
+        rep.phase("numba load" if stats["cache_hit"] else "numba compile")
+        t = time.perf_counter()
+        _precompile(kernel, inputs, final_outs, batch)
+        stats["numba"] = time.perf_counter() - t
+        kernel._specialize()
     stats["total"] = time.perf_counter() - t0
     log.info(
         "jitgrad: compiled %d output(s) in %.3f s (%s)",
@@ -587,6 +604,13 @@ def compile(
         ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in stats.items()),
     )
     return kernel
+
+
+def _describe(inputs, outs) -> str:
+    """``compiling kernel (x, v) -> 3 outputs, 120 ops`` for progress reports."""
+    names = ", ".join(v.p["name"] for v in inputs[:4]) + (", ..." if len(inputs) > 4 else "")
+    n = len(outs)
+    return f"compiling kernel ({names}) -> {n} output{'s' if n != 1 else ''}, {count_ops(outs)} ops"
 
 
 def _fm_key(fastmath):
