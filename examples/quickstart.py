@@ -17,8 +17,7 @@ g = jg.grad(f, x)
 v = jg.vector("v", 3)
 hv = jg.hvp(f, x, v)
 print("grad f =", g)
-print("H v:")
-print(hv)
+print("H v =", jg.simplify(hv, level="sympy"))  # simplified by SymPy
 
 # 3. Compile value, gradient and Hessian-vector product into one Numba kernel.
 k = jg.compile([x, v], [f, g, hv])

@@ -24,6 +24,15 @@ def run(name, tmp_path, *args):
 def test_quickstart(tmp_path):
     out = run("quickstart.py", tmp_path)
     assert "grad f = 2*x + sin(x) + x*cos(x)" in out
+    # The README shows the example's code and its output: both must be current.
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    shown = readme.split("Its output:", 1)[1].split("```", 2)[1].strip("\n")
+    assert shown == out.strip("\n")
+    code = (EXAMPLES / "quickstart.py").read_text()
+    block = readme.split("```python", 1)[1].split("```", 1)[0]
+    for line in block.strip().splitlines():
+        statement = line.split("#")[0].strip()
+        assert statement in code, f"README line not in examples/quickstart.py: {line!r}"
 
 
 def test_newton_rosenbrock(tmp_path):
