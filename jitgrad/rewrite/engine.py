@@ -86,6 +86,18 @@ class Pattern:
         return self.roots is None or key[0] in self.roots
 
 
+class OneWay(Pattern):
+    """A pattern that matches in at most one way: ``one`` does the work."""
+
+    def one(self, node: Node, env: dict):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def gen(self, node, env):
+        out = self.one(node, env)
+        if out is not None:
+            yield out
+
+
 def _scalar_value(node: Node):
     """The common value of a non-boolean constant (scalar or broadcast), else None."""
     if node.dtype == BOOL:
@@ -102,7 +114,7 @@ def _bind(env: dict, name: str, value) -> dict:
     return out
 
 
-class W(Pattern):
+class W(OneWay):
     """A wildcard: matches any node and binds it to ``name``; a name used twice
     in one pattern must match the same node (nodes are interned, so identity is
     structural equality)."""
@@ -122,11 +134,6 @@ class W(Pattern):
             return _bind(env, self.name, node)
         return None
 
-    def gen(self, node, env):
-        out = self.one(node, env)
-        if out is not None:
-            yield out
-
     def __repr__(self):
         return self.name
 
@@ -134,7 +141,7 @@ class W(Pattern):
 _CONST_ROOTS = frozenset({"const", "broadcast_to"})
 
 
-class C(Pattern):
+class C(OneWay):
     """A constant wildcard: a scalar or uniform non-boolean constant; binds its
     value as a Python float."""
 
@@ -152,16 +159,11 @@ class C(Pattern):
             return _bind(env, self.name, v)
         return env if bound == v else None
 
-    def gen(self, node, env):
-        out = self.one(node, env)
-        if out is not None:
-            yield out
-
     def __repr__(self):
         return self.name
 
 
-class Const(Pattern):
+class Const(OneWay):
     """A constant of the given value (any shape, every element equal)."""
 
     roots = _CONST_ROOTS
@@ -172,10 +174,6 @@ class Const(Pattern):
     def one(self, node, env):
         v = _scalar_value(node)
         return env if v is not None and v == self.value else None
-
-    def gen(self, node, env):
-        if self.one(node, env) is not None:
-            yield env
 
     def __repr__(self):
         return repr(self.value)
@@ -288,7 +286,7 @@ def _one_all(pats, nodes, env):
     return env
 
 
-class AnyOp(Pattern):
+class AnyOp(OneWay):
     """Any op node of the given kind (``"elementwise"``, ...); binds it to ``name``.
     For the few rules written as plain functions (constant folding). ``inputs``:
     op names every input must have; ``pred``: a test of the node."""
@@ -319,11 +317,6 @@ class AnyOp(Pattern):
         if self.pred is None or self.pred(node):
             return _bind(env, self.name, node)
         return None
-
-    def gen(self, node, env):
-        out = self.one(node, env)
-        if out is not None:
-            yield out
 
     def __repr__(self):
         return f"<{self.kind or 'op'} {self.name}>"
