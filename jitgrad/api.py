@@ -48,9 +48,16 @@ def var(name: str, shape=(), dtype="float64") -> Node:
     if not isinstance(name, str) or not name:
         raise TypeError(f"var: name must be a non-empty string, got {name!r}")
     shape = as_shape(shape, f"var {name!r}: shape")
-    dt = as_dtype(dtype)
-    if dt.kind != "f":
-        raise TypeError(f"var {name!r}: dtype must be float64 or float32, got {dt}")
+    try:
+        dt = as_dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.kind != "f":
+        try:
+            shown = np.dtype(dtype).name
+        except TypeError:
+            shown = repr(dtype)
+        raise TypeError(f"var {name!r}: dtype must be float64 or float32, got {shown}")
     return intern(VAR, (), (("dtype", dt.name), ("name", name), ("shape", shape)), shape, dt)
 
 

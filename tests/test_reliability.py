@@ -162,7 +162,18 @@ BAD_BUILD = [
         "const: cannot use an array of dtype datetime64",
     ),
     ("var_name", lambda: jg.var(1), TypeError, "var: name must be a non-empty string, got 1"),
-    ("var_int_dtype", lambda: jg.var("v", (2,), "int32"), TypeError, "got int32"),
+    (
+        "var_int_dtype",
+        lambda: jg.var("v", (2,), "int32"),
+        TypeError,
+        "var 'v': dtype must be float64 or float32, got int32",
+    ),
+    (
+        "var_bad_dtype",
+        lambda: jg.var("v", (2,), "nonsense"),
+        TypeError,
+        "var 'v': dtype must be float64 or float32, got 'nonsense'",
+    ),
     ("var_complex_dtype", lambda: jg.var("v", (2,), "complex128"), TypeError, "got complex128"),
     (
         "var_negative_dim",
