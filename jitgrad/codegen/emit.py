@@ -333,8 +333,15 @@ class Emitter:
         )
         # Prologue: buffers and accumulators.
         acc_init = {}
+        for sg in g.gathers:
+            # Written once per element by the gather below: no zero fill.
+            self.alloc(sg.root)
+            for p, _s in sg.parts:
+                self.names[id(p)] = self.names[id(sg.root)]
         for n in g.nodes:
             cls = sched.cls[id(n)]
+            if id(n) in sched.gather_of:
+                continue
             root = sched.root_of.get(id(n))
             if root is not None:
                 # A scatter that adds into a shared buffer (zeroed by its first writer).
@@ -352,14 +359,33 @@ class Emitter:
                     self.alloc(n, fill=_literal(init, n.dtype))
             elif id(n) in sched.buffered and n.ndim > 0:
                 self.alloc(n)
-        ind = "    "
-        for k, dim in enumerate(space):
-            rng = "prange" if k == 0 and self._parallel_ok(g) else "range"
-            self.used_prange = self.used_prange or rng == "prange"
-            L.append(f"{ind}for {I[k]} in {rng}({dim}):")
-            ind += "    "
+        if g.gathers:
+            self.emit_gather_cells(g, acc_init)
+        else:
+            ind = "    "
+            for k, dim in enumerate(space):
+                rng = "prange" if k == 0 and self._parallel_ok(g) else "range"
+                self.used_prange = self.used_prange or rng == "prange"
+                L.append(f"{ind}for {I[k]} in {rng}({dim}):")
+                ind += "    "
+            body_start = len(L)
+            self.emit_body(g, I, ind, acc_init)
+            if len(L) == body_start:
+                L.append(f"{ind}pass")
+        for n in g.nodes:
+            if id(n) in acc_init:
+                name = self.alloc(n)
+                L.append(f"    {name} = {acc_init[id(n)]}")
+                target = self.out_target(n)
+                if target:
+                    L.append(f"    {self.set_scalar_out(target, name)}")
+
+    def emit_body(self, g, I: list, ind: str, acc_init: dict) -> dict:
+        """The statements of one iteration of a fused loop at index ``I``; returns the
+        locals (node id -> scalar name). Parts of slice gathers are left out."""
+        L = self.lines
+        sched = self.sched
         local: dict[int, str] = {}
-        body_start = len(L)
         for n in g.nodes:
             cls = sched.cls[id(n)]
             if cls == MAP:
@@ -375,6 +401,8 @@ class Emitter:
                             L.append(f"{ind}{self.set_scalar_out(target, s)}")
                     else:
                         L.append(f"{ind}{self.names[id(n)]}[{', '.join(I)}] = {s}")
+            elif id(n) in sched.gather_of:
+                continue
             else:
                 v = self.read(n.inputs[0], I, local)
                 if id(n) in acc_init:
@@ -387,15 +415,107 @@ class Emitter:
                         L.append(f"{ind}{tgt} += {v}  # {_label(n)}, summed")
                     else:
                         L.append(f"{ind}{_combine(n, tgt, v)}  # {_label(n)}")
-        if len(L) == body_start:
-            L.append(f"{ind}pass")
+        return local
+
+    def emit_gather_cells(self, g, acc_init: dict):
+        """A loop whose slice scatters are written as gathers (see ``SliceGather``).
+
+        The loop index ``i`` runs over the loop's space extended to cover every output
+        element; gather ``G`` writes ``out[i + c]`` (``c`` the starts of its local part)
+        and part ``k`` contributes its value at ``i + c - s_k``. The range splits, axis
+        by axis, into cells in which the same parts are valid, each its own loop nest:
+        the interior one has no bounds test and no dependence between iterations."""
+        L = self.lines
+        m = g.space
+        d = len(m)
+        I = [f"i{k}" for k in range(d)]
+        cuts = [{0, m[a]} for a in range(d)]
+        for sg in g.gathers:
+            c = sg.parts[sg.local][1]
+            for a in range(d):
+                cuts[a] |= {-c[a], sg.root.shape[a] - c[a]}
+                for _p, s in sg.parts:
+                    cuts[a] |= {s[a] - c[a], s[a] - c[a] + m[a]}
+        spans = []
+        for a in range(d):
+            pts = sorted(cuts[a])
+            spans.append([(lo, hi) for lo, hi in zip(pts, pts[1:]) if lo < hi])
+        cells = [[]]
+        for a in range(d):
+            cells = [cell + [sp] for cell in cells for sp in spans[a]]
+        # The largest cell may be a prange (each output element is written once).
+        big = max(cells, key=lambda cell: np.prod([hi - lo for lo, hi in cell]), default=None)
+        for cell in cells:
+            p = [lo for lo, _hi in cell]
+            body = all(0 <= p[a] < m[a] for a in range(d))
+            writes = []
+            for sg in g.gathers:
+                c = sg.parts[sg.local][1]
+                if not all(0 <= p[a] + c[a] < sg.root.shape[a] for a in range(d)):
+                    continue
+                shifts = []
+                for part, s in sg.parts:
+                    sh = [c[a] - s[a] for a in range(d)]
+                    if all(0 <= p[a] + sh[a] < m[a] for a in range(d)):
+                        shifts.append((part, sh))
+                writes.append((sg, c, shifts))
+            if not body and not writes:
+                continue
+            what = ["loop body"] if body else []
+            what += [
+                f"{self.names[id(sg.root)]} gets {len(sh)} of {len(sg.parts)} slice terms"
+                for sg, _c, sh in writes
+            ]
+            span = " x ".join(f"[{lo}, {hi})" for lo, hi in cell)
+            L.append(f"    # {', '.join(I)} in {span}: {'; '.join(what)}")
+            ind = "    "
+            for a, (lo, hi) in enumerate(cell):
+                par = a == 0 and body and cell is big and hi - lo >= PARALLEL_MIN
+                rng = "prange" if par and self._parallel_ok(g) else "range"
+                self.used_prange = self.used_prange or rng == "prange"
+                bounds = f"{hi}" if lo == 0 else f"{lo}, {hi}"
+                L.append(f"{ind}for {I[a]} in {rng}({bounds}):")
+                ind += "    "
+            local = self.emit_body(g, I, ind, acc_init) if body else {}
+            shifted: dict[tuple, dict] = {}
+            for sg, c, shifts in writes:
+                terms = []
+                for part, sh in shifts:
+                    if not any(sh):
+                        terms.append(self.read(part.inputs[0], I, local))
+                        continue
+                    J = [_shift(I[a], sh[a]) for a in range(d)]
+                    slocal = shifted.setdefault(tuple(sh), {})
+                    terms.append(self.shifted_value(g, part.inputs[0], J, slocal, ind))
+                O = [_shift(I[a], c[a]) for a in range(d)]
+                value = " + ".join(terms) if terms else _literal(0.0, sg.root.dtype)
+                if sg.root.dtype == np.float32 and len(terms) > 1:
+                    value = f"np.float32({value})"
+                L.append(
+                    f"{ind}{self.names[id(sg.root)]}[{', '.join(O)}] = {value}"
+                    f"  # {_label(sg.root)}, gathered"
+                )
+
+    def shifted_value(self, g, node: Node, J: list, slocal: dict, ind: str) -> str:
+        """``node`` (read by a slice part) at index ``J`` of loop ``g``: the loop nodes
+        it needs are recomputed there (memoised in ``slocal``)."""
+        sched = self.sched
+        members = {id(n) for n in g.nodes if sched.cls[id(n)] == MAP}
+        need, stack = set(), [node]
+        while stack:
+            n = stack.pop()
+            if id(n) in need or id(n) not in members or id(n) in slocal:
+                continue
+            need.add(id(n))
+            stack.extend(n.inputs)
         for n in g.nodes:
-            if id(n) in acc_init:
-                name = self.alloc(n)
-                L.append(f"    {name} = {acc_init[id(n)]}")
-                target = self.out_target(n)
-                if target:
-                    L.append(f"    {self.set_scalar_out(target, name)}")
+            if id(n) in need:
+                s = self.fresh("s")
+                self.lines.append(
+                    f"{ind}{s} = {self.map_expr(n, J, slocal)}  # {_label(n)}, shifted"
+                )
+                slocal[id(n)] = s
+        return self.read(node, J, slocal)
 
     def _parallel_ok(self, g) -> bool:
         """prange is safe when no two iterations write the same place: plain maps,
@@ -403,6 +523,8 @@ class Emitter:
         if not self.parallel or not g.space or g.space[0] < PARALLEL_MIN:
             return False
         for n in g.nodes:
+            if id(n) in self.sched.gather_of:
+                continue  # written as a gather: one write per element
             if self.sched.cls[id(n)] == ACC and not (n.ndim == 0 and n.op.name in ("sum", "prod")):
                 return False
         return True
@@ -672,9 +794,23 @@ def _basic_index(index, I: list) -> list:
     return J
 
 
+_SHIFTED = re.compile(r"(i\d+)(?: ([+-]) (\d+))?")
+
+
+def _shift(i: str, k: int) -> str:
+    """Loop index expression ``i`` (``i0`` or ``i0 + 2``) plus the constant ``k``."""
+    m = _SHIFTED.fullmatch(i)
+    if m is None:
+        return i if k == 0 else f"({i}) + {k}" if k > 0 else f"({i}) - {-k}"
+    k += int(m.group(3) or 0) * (-1 if m.group(2) == "-" else 1)
+    return m.group(1) if k == 0 else f"{m.group(1)} + {k}" if k > 0 else f"{m.group(1)} - {-k}"
+
+
 def _affine(start, step, i):
     if step == 1:
-        return i if start == 0 else f"{i} + {start}"
+        return _shift(i, start)
+    if not i.isidentifier():
+        i = f"({i})"
     if start == 0:
         return f"{step} * {i}"
     return f"{start} + {step} * {i}" if step > 0 else f"{start} - {-step} * {i}"

@@ -30,6 +30,7 @@ _ACC_OPS = {"sum", "prod", "max", "min", "index_put", "take_add"}
 _SCATTER_OPS = {"index_put", "take_add"}
 _CHEAP = {"add", "subtract", "multiply", "negative"}
 MAX_RECOMPUTE = 3  # arithmetic ops recomputed per read instead of storing a value
+MAX_SHIFT_RECOMPUTE = 24  # loop nodes recomputed at shifted indices per slice gather
 _ARRAY_OPS = {"matmul", "concatenate", "logsumexp"}
 _MAP_STRUCT = {"broadcast_to", "getitem", "transpose", "take"}
 
@@ -75,6 +76,20 @@ class Group:
     stage: int
     space: tuple
     nodes: list = field(default_factory=list)
+    gathers: list = field(default_factory=list)  # SliceGather roots written by this loop
+
+
+@dataclass
+class SliceGather:
+    """A sum of step-1 slice scatters ``index_put(a_k, s_k) + ...`` (or one of them)
+    whose values ``a_k`` all come from one loop: written as a gather, each output
+    element once, ``out[j] = sum_k a_k[j - s_k]``, the terms not computed at the
+    loop's own index recomputed at the shifted one (no zero fill, no scatter that
+    carries a dependence from one iteration to the next)."""
+
+    root: Node  # the add node (or lone index_put) holding the result
+    parts: list  # [(index_put node, start of each axis)]
+    local: int  # the part read at the loop's own index (output index = i + its starts)
 
 
 @dataclass
@@ -86,6 +101,8 @@ class Schedule:
     buffered: set  # ids of loop nodes that need an array (or 0-d local kept)
     uses: dict
     root_of: dict  # scatter (and add) id -> the add node whose buffer it accumulates into
+    gathers: dict = field(default_factory=dict)  # root id -> SliceGather
+    gather_of: dict = field(default_factory=dict)  # id of a part's index_put -> its SliceGather
 
 
 def scatter_sums(order: list, outputs: list) -> dict:
@@ -182,6 +199,57 @@ def index_views(order: list, outputs: list, blas_views: set, root_of: dict) -> s
     return views
 
 
+def _slice_starts(n: Node):
+    """The start of each axis of an ``index_put`` made only of step-1 slices, else None."""
+    if n.op.name != "index_put" or n.ndim == 0:
+        return None
+    starts = []
+    for it in n.p["index"]:
+        if it[0] != "s" or it[3] != 1:
+            return None
+        starts.append(it[1])
+    starts += [0] * (n.ndim - len(starts))
+    return tuple(starts)
+
+
+def slice_gathers(order: list, root_of: dict, cls: dict, group_of: dict) -> dict:
+    """Sums of slice scatters (see :class:`SliceGather`) that can be written as gathers:
+    every part a step-1 slice ``index_put`` in the same loop, and the loop nodes
+    recomputed at shifted indices few (``MAX_SHIFT_RECOMPUTE``)."""
+    parts_of: dict[int, list] = {}
+    roots: dict[int, Node] = {}
+    for n in order:
+        if n.op.name not in _SCATTER_OPS or cls.get(id(n)) != ACC:
+            continue
+        root = root_of.get(id(n), n)
+        roots[id(root)] = root
+        parts_of.setdefault(id(root), []).append(n)
+    out: dict[int, SliceGather] = {}
+    for rid, parts in parts_of.items():
+        starts = [_slice_starts(p) for p in parts]
+        if any(s is None for s in starts):
+            continue
+        key = group_of.get(id(parts[0]))
+        if key is None or any(group_of.get(id(p)) != key for p in parts):
+            continue
+        # Loop nodes each part's value needs (those are recomputed when it is shifted).
+        sizes = []
+        for p in parts:
+            seen, stack = set(), [p.inputs[0]]
+            while stack:
+                m = stack.pop()
+                if id(m) in seen or cls.get(id(m)) != MAP or group_of.get(id(m)) != key:
+                    continue
+                seen.add(id(m))
+                stack.extend(m.inputs)
+            sizes.append(len(seen))
+        local = max(range(len(parts)), key=lambda k: sizes[k])
+        if sum(sizes) - sizes[local] > MAX_SHIFT_RECOMPUTE:
+            continue
+        out[rid] = SliceGather(roots[rid], list(zip(parts, starts)), local)
+    return out
+
+
 def schedule(outputs: list) -> Schedule:
     order = toposort(outputs)
     cls: dict[int, str] = {}
@@ -271,6 +339,13 @@ def schedule(outputs: list) -> Schedule:
     buffered |= {id(n) for n in order if cls[id(n)] == ACC}
     _ = out_ids
 
+    gathers = slice_gathers(order, root_of, cls, group_of)
+    gather_of = {}
+    for sg in gathers.values():
+        groups[group_of[id(sg.parts[0][0])]].gathers.append(sg)
+        for p, _s in sg.parts:
+            gather_of[id(p)] = sg
+
     steps = []
     max_stage = max(stage.values(), default=-1)
     by_stage: dict[int, list] = {}
@@ -281,4 +356,6 @@ def schedule(outputs: list) -> Schedule:
             steps.append(("array", n))
         for g in by_stage.get(s, []):
             steps.append(("loop", g))
-    return Schedule(order, cls, stage, steps, buffered, consumers_count(order), root_of)
+    return Schedule(
+        order, cls, stage, steps, buffered, consumers_count(order), root_of, gathers, gather_of
+    )
