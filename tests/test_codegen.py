@@ -896,3 +896,47 @@ def test_strided_view_of_shifted_view(cache_dir):
     k = jg.compile([x], [y])
     xv = np.arange(9.0)
     assert_matches(k(xv)[0], jg.evaluate(y, {x: xv}))
+
+
+# ============================================================================ pairwise forms
+# Small sums (the 3 coordinates of a distance) computed where they are read, identity
+# masks read as selects, negative integer powers sharing one division.
+
+
+def pairwise_graphs(n, dtype="float64"):
+    X = jg.matrix("X", n, 3, dtype)
+    eye = np.eye(n, dtype=dtype)
+    r2 = jg.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1) + eye
+    E = 0.5 * jg.sum((1.0 - eye) * (r2**-6 - r2**-3))
+    P = jg.var("P", (2, 2, 2), dtype)
+    mixed = np.where(np.eye(n, dtype=bool), 2.0, -0.5).astype(dtype)
+    signed = np.eye(n, dtype=dtype) * 0.0
+    signed[0, 0] = -0.0
+    outs = [
+        E,
+        -jg.grad(E, X),
+        jg.sqrt(r2) * mixed,  # sum read twice (recomputed), a 2 / -0.5 mask
+        (r2 + signed) ** -2,  # -0.0 on part of a diagonal: not a uniform diagonal
+        jg.sum(X**2, axis=0) * jg.sum(jg.sin(X), axis=1)[:3],  # axis 0 is too long to inline
+        jg.sum(jg.exp(P), axis=(1, 2)) + jg.sum(P * P, axis=(0, 2)),  # 4-term sums
+        jg.sum(jg.exp(P)) * P,  # a full sum read by a larger loop: stored
+    ]
+    return [X, P], outs
+
+
+@pytest.mark.parametrize("n, dtype", [(1, "float64"), (4, "float64"), (5, "float32")])
+def test_pairwise_forms_match_evaluate(cache_dir, n, dtype):
+    ins, outs = pairwise_graphs(n, dtype)
+    k = jg.compile(ins, outs)
+    if n > 1:
+        assert "if i0 == i1 else" in k.source
+        assert f"np.full(({n}, {n})" not in k.source  # no array of partial sums
+    rng = np.random.default_rng(11)
+    vals = [
+        (1.2 * np.arange(n * 3).reshape(n, 3) ** 0.7).astype(dtype) + rng.uniform(0, 0.1, (n, 3))
+    ]
+    vals.append(rng.uniform(-1, 1, (2, 2, 2)).astype(dtype))
+    vals = [v.astype(dtype) for v in vals]
+    want = jg.evaluate(outs, dict(zip(ins, vals)))
+    for j, (a, b) in enumerate(zip(k(*vals), want)):
+        assert_matches(a, b, f"output {j}")

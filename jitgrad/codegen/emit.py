@@ -162,6 +162,8 @@ class Emitter:
             return local[id(inp)]
         if self.sched.cls[id(inp)] == VIEW:
             # Never stored: recomputed from its inputs at this index.
+            if inp.op.name == "sum":
+                return self.inline_sum(inp, index, local)
             return self.map_expr(inp, index, local)
         if inp.ndim == 0:
             return self.scalar_of(inp)
@@ -169,8 +171,48 @@ class Emitter:
             u = inp.params[0][1].uniform
             if u is not None:
                 return _literal(u, inp.dtype)
+            diag = self.diagonal_const(inp)
+            if diag is not None:
+                on, off = (_literal(v, inp.dtype) for v in diag)
+                return f"({on} if {index[0]} == {index[1]} else {off})"
             return f"{self.const_name(inp)}[{', '.join(index)}]"
         return f"{self.names[id(inp)]}[{', '.join(index)}]"
+
+    def inline_sum(self, n: Node, index: list, local: dict) -> str:
+        """A sum over a few elements, its terms written out at output ``index``."""
+        x = n.inputs[0]
+        axes = n.p["axes"]
+        terms = []
+        for ks in np.ndindex(*[x.shape[a] for a in axes]):
+            J, q, r = [], 0, 0
+            for a in range(x.ndim):
+                if a in axes:
+                    J.append(str(ks[r]))
+                    r += 1
+                else:
+                    J.append(index[q])
+                    q += 1
+            terms.append(self.read(x, J, local))
+        expr = f"({' + '.join(terms)})"
+        return f"np.float32{expr}" if n.dtype == np.float32 and len(terms) > 1 else expr
+
+    def diagonal_const(self, node: Node):
+        """``(on, off)`` for a square 2-d constant that holds ``on`` on its diagonal
+        and ``off`` elsewhere (an identity mask): read as a select, not from memory."""
+        cache = self.__dict__.setdefault("_diag", {})
+        if id(node) not in cache:
+            a = node.params[0][1].array
+            found = None
+            if a.ndim == 2 and a.shape[0] == a.shape[1] >= 2 and a.dtype.kind == "f":
+                on, off = a[0, 0], a[0, 1]
+                mask = np.eye(a.shape[0], dtype=bool)
+                # Equal as values and in the sign of zero (nan never matches).
+                if bool(np.all((a[mask] == on) & (np.signbit(a[mask]) == np.signbit(on)))) and bool(
+                    np.all((a[~mask] == off) & (np.signbit(a[~mask]) == np.signbit(off)))
+                ):
+                    found = (on.item(), off.item())
+            cache[id(node)] = found
+        return cache[id(node)]
 
     # ------------------------------------------------------------------ index maps
     @staticmethod
@@ -537,8 +579,11 @@ class Emitter:
             if callable(emit):
                 emit = emit(**n.p)
             k = _int_exponent(n)
-            if k is not None:
-                # x ** -6 as repeated multiplication (Numba's integer power), not libm pow.
+            if k is not None and k < 0:
+                # x ** -6 as (1 / x) ** 6: powers of one base share a single division.
+                expr = f"(({_literal(1.0, n.dtype)} / {args[0]}) ** {-k})"
+            elif k is not None:
+                # x ** 6 as repeated multiplication (Numba's integer power), not libm pow.
                 expr = f"({args[0]} ** {k})"
             else:
                 expr = emit.format(*args)

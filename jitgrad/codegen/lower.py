@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..graph import Node, consumers_count, toposort
 
 MAP, ACC, ARRAY, LEAF, ALIAS, VIEW = "map", "accumulate", "array", "leaf", "alias", "view"
@@ -30,6 +32,8 @@ _ACC_OPS = {"sum", "prod", "max", "min", "index_put", "take_add"}
 _SCATTER_OPS = {"index_put", "take_add"}
 _CHEAP = {"add", "subtract", "multiply", "negative"}
 MAX_RECOMPUTE = 3  # arithmetic ops recomputed per read instead of storing a value
+SMALL_REDUCE = 4  # sums over at most this many elements are computed where read
+MAX_INLINE_REDUCE = 24  # arithmetic ops of such a sum (all its terms together)
 MAX_SHIFT_RECOMPUTE = 24  # loop nodes recomputed at shifted indices per slice gather
 _ARRAY_OPS = {"matmul", "concatenate", "logsumexp"}
 _MAP_STRUCT = {"broadcast_to", "getitem", "transpose", "take"}
@@ -182,8 +186,20 @@ def index_views(order: list, outputs: list, blas_views: set, root_of: dict) -> s
                 total = sum(parts) + (n.op.name in _CHEAP)
                 if total <= MAX_RECOMPUTE:
                     cost[id(n)] = total
+    uses = consumers_count(order)
     views: set[int] = set()
     for n in reversed(order):
+        if (
+            id(n) not in views
+            and id(n) not in out_ids
+            and _inline_reduction(n, cost, uses)
+            and _one_direct_reader(n, readers.get(id(n), ()), blas_views, root_of)
+        ):
+            # A sum over a few elements (like the 3 coordinates of a distance): readers
+            # add its terms up where they read it; its private inputs are never stored.
+            views.add(id(n))
+            views.update(_private_chain(n.inputs[0], cost, uses))
+            continue
         structural = n.op.is_op and n.op.kind != "elementwise" and node_class(n) == MAP
         cheap = n.op.name in _CHEAP and id(n) in cost
         if (structural or cheap) and id(n) not in out_ids and id(n) not in blas_views:
@@ -248,6 +264,58 @@ def slice_gathers(order: list, root_of: dict, cls: dict, group_of: dict) -> dict
             continue
         out[rid] = SliceGather(roots[rid], list(zip(parts, starts)), local)
     return out
+
+
+def _one_direct_reader(n: Node, rs, blas_views, root_of) -> bool:
+    """Read by one loop node, once per element of ``n`` (not broadcast: a
+    recomputed value must not be recomputed for every element of a larger loop)."""
+    if len(rs) != 1:
+        return False
+    (r,) = rs
+    if id(r) in blas_views or id(r) in root_of:
+        return False
+    c = node_class(r)
+    if c == MAP:
+        return r.op.kind == "elementwise" and r.shape == n.shape
+    return c == ACC and r.op.name in ("sum", "prod", "max", "min")
+
+
+def _private_chain(n: Node, cost: dict, uses: dict):
+    """Elementwise nodes read only along a chain from ``n`` down to cheap views and
+    leaves: a list of their ids, or None when some input is neither."""
+    if id(n) in cost:
+        return []
+    if n.op.kind != "elementwise" or uses[id(n)] != 1:
+        return None
+    ids = [id(n)]
+    for i in n.inputs:
+        sub = _private_chain(i, cost, uses)
+        if sub is None:
+            return None
+        ids += sub
+    return ids
+
+
+def _chain_cost(n: Node, cost: dict) -> int:
+    if id(n) in cost:
+        return cost[id(n)]
+    return 1 + sum(_chain_cost(i, cost) for i in n.inputs)
+
+
+def _inline_reduction(n: Node, cost: dict, uses: dict) -> bool:
+    """A sum over at most ``SMALL_REDUCE`` elements of a cheap private expression:
+    computed where it is read (no array of partial sums)."""
+    if n.op.name != "sum" or not n.inputs[0].op.is_op or np.dtype(n.dtype).kind != "f":
+        return False
+    x = n.inputs[0]
+    extent = 1
+    for a in n.p["axes"]:
+        extent *= x.shape[a]
+    if not 1 <= extent <= SMALL_REDUCE or uses[id(x)] != 1:
+        return False
+    if _private_chain(x, cost, uses) is None:
+        return False
+    return extent * _chain_cost(x, cost) <= MAX_INLINE_REDUCE
 
 
 def schedule(outputs: list) -> Schedule:
