@@ -920,6 +920,10 @@ def pairwise_graphs(n, dtype="float64"):
         jg.sum(X**2, axis=0) * jg.sum(jg.sin(X), axis=1)[:3],  # axis 0 is too long to inline
         jg.sum(jg.exp(P), axis=(1, 2)) + jg.sum(P * P, axis=(0, 2)),  # 4-term sums
         jg.sum(jg.exp(P)) * P,  # a full sum read by a larger loop: stored
+        # An (n, n, 2) loop reading an (n, n) loop at its own leading index runs
+        # nested inside it; one reading it transposed cannot.
+        jg.sum(jg.reshape(jg.exp(-r2), (n, n, 1)) * P[0, 0], axis=(0, 1)),
+        jg.sum(jg.reshape(jg.cos(r2).T, (n, n, 1)) * P[1, 1] ** 2, axis=1),
     ]
     return [X, P], outs
 
@@ -931,6 +935,7 @@ def test_pairwise_forms_match_evaluate(cache_dir, n, dtype):
     if n > 1:
         assert "if i0 == i1 else" in k.source
         assert f"np.full(({n}, {n})" not in k.source  # no array of partial sums
+        assert "# inner loop over" in k.source
     rng = np.random.default_rng(11)
     vals = [
         (1.2 * np.arange(n * 3).reshape(n, 3) ** 0.7).astype(dtype) + rng.uniform(0, 0.1, (n, 3))

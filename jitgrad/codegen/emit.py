@@ -97,6 +97,10 @@ def _label(node: Node) -> str:
     return text if len(text) < 70 else text[:67] + "..."
 
 
+class _NoTrace(Exception):
+    pass
+
+
 class Emitter:
     def __init__(self, inputs, outputs, *, cache=True, fastmath=False, parallel=False):
         self.parallel = parallel
@@ -111,6 +115,7 @@ class Emitter:
         self.consts: dict[str, np.ndarray] = {}
         self.counter = 0
         self._name_inputs()
+        self.nested, self.nested_into = self._nest_groups()
 
     # ------------------------------------------------------------------ names
     def _name_inputs(self):
@@ -304,7 +309,7 @@ class Emitter:
         for kind, item in sched.steps:
             if kind == "array":
                 self.emit_array(item)
-            else:
+            elif id(item) not in self.nested_into:
                 self.emit_loop(item)
         # Outputs not written in place: copy (leaves, array results, repeated outputs).
         for j, o in enumerate(self.outputs):
@@ -362,9 +367,126 @@ class Emitter:
             self.lines.append(f"    {name}[...] = {fill}")
         return name
 
+    # ------------------------------------------------------------------ nesting
+    def _nest_groups(self):
+        """Loops over ``space + (k, ...)`` that read an earlier loop over ``space`` only
+        at their own leading index (like the forces loop over (N, N, 3) reading a
+        pair coefficient of the (N, N) loop): run inside that loop, as an inner loop
+        nest, so the coefficient stays a scalar instead of an (N, N) array."""
+        sched = self.sched
+        loops = [g for kind, g in sched.steps if kind == "loop"]
+        nested: dict[int, list] = {}
+        into: set[int] = set()
+        for g1 in loops:
+            if g1.gathers or not g1.space:
+                continue
+            d1 = len(g1.space)
+            members1 = {id(n) for n in g1.nodes}
+            for g2 in loops:
+                if (
+                    id(g2) in into
+                    or g2.stage != g1.stage + 1
+                    or len(g2.space) <= d1
+                    or g2.space[:d1] != g1.space
+                    or g2.gathers
+                    or any(id(n) in sched.root_of for n in g2.nodes)
+                ):
+                    continue
+                if self._reads_prefix_only(g1, g2, members1):
+                    nested.setdefault(id(g1), []).append(g2)
+                    into.add(id(g2))
+        # Values of an outer loop read only by its own nodes and nested loops stay scalars.
+        readers: dict[int, list] = {}
+        for n in sched.order:
+            for i in n.inputs:
+                readers.setdefault(id(i), []).append(n)
+        out_ids = {id(o) for o in self.outputs}
+        for g1 in loops:
+            inner = {id(n) for g2 in nested.get(id(g1), ()) for n in g2.nodes}
+            if not inner:
+                continue
+            own = {id(n) for n in g1.nodes} | inner
+            for n in g1.nodes:
+                if (
+                    id(n) in sched.buffered
+                    and sched.cls[id(n)] == MAP
+                    and n.ndim
+                    and id(n) not in out_ids
+                    and self._read_only_by(n, own, readers)
+                ):
+                    sched.buffered.discard(id(n))
+        return nested, into
+
+    def _read_only_by(self, n, own: set, readers: dict) -> bool:
+        for r in readers.get(id(n), ()):
+            if self.sched.cls[id(r)] == VIEW:
+                if not self._read_only_by(r, own, readers):
+                    return False
+            elif id(r) not in own:
+                return False
+        return True
+
+    def _reads_prefix_only(self, g1, g2, members1: set) -> bool:
+        sched = self.sched
+        I = [f"i{k}" for k in range(len(g2.space))]
+        prefix = I[: len(g1.space)]
+        members2 = {id(n) for n in g2.nodes}
+        reads: list = []
+        try:
+            for n in g2.nodes:
+                if sched.cls[id(n)] == ACC:
+                    self._trace(n.inputs[0], I, reads)
+                elif n.op.kind == "elementwise":
+                    for x in n.inputs:
+                        self._trace(x, self.project(x.shape, n.shape, I), reads)
+                else:
+                    if n.op.name == "take":
+                        return False
+                    self._trace(n.inputs[0], self.map_index(n, I), reads)
+        except _NoTrace:
+            return False
+        for src, J in reads:
+            c = sched.cls[id(src)]
+            if id(src) in members2 or c == LEAF:
+                continue
+            if id(src) in members1:
+                if J != prefix:
+                    return False
+            elif not (
+                sched.stage[id(src)] < g1.stage or (c == ARRAY and sched.stage[id(src)] <= g1.stage)
+            ):
+                return False
+        return True
+
+    def _trace(self, node, I, reads):
+        """The stored values a read of ``node`` at index ``I`` touches (through views)."""
+        if self.sched.cls[id(node)] != VIEW:
+            reads.append((node, list(I)))
+            return
+        if node.op.name == "take":
+            raise _NoTrace
+        if node.op.name == "sum":
+            x = node.inputs[0]
+            axes = node.p["axes"]
+            for ks in np.ndindex(*[x.shape[a] for a in axes]):
+                J, q, r = [], 0, 0
+                for a in range(x.ndim):
+                    if a in axes:
+                        J.append(str(ks[r]))
+                        r += 1
+                    else:
+                        J.append(I[q])
+                        q += 1
+                self._trace(x, J, reads)
+            return
+        if node.op.kind == "elementwise":
+            for x in node.inputs:
+                self._trace(x, self.project(x.shape, node.shape, I), reads)
+            return
+        self._trace(node.inputs[0], self.map_index(node, I), reads)
+
     def emit_loop(self, g):
         L = self.lines
-        sched = self.sched
         space = g.space
         d = len(space)
         I = [f"i{k}" for k in range(d)]
@@ -373,6 +495,7 @@ class Emitter:
             + "; ".join(_label(n) for n in g.nodes[:3])
             + (" ..." if len(g.nodes) > 3 else "")
         )
+        inner = self.nested.get(id(g), [])
         # Prologue: buffers and accumulators.
         acc_init = {}
         for sg in g.gathers:
@@ -380,6 +503,46 @@ class Emitter:
             self.alloc(sg.root)
             for p, _s in sg.parts:
                 self.names[id(p)] = self.names[id(sg.root)]
+        for gg in [g, *inner]:
+            self.prologue(gg, acc_init)
+        if g.gathers:
+            self.emit_gather_cells(g, acc_init)
+        else:
+            ind = "    "
+            for k, dim in enumerate(space):
+                rng = "prange" if k == 0 and self._parallel_ok(g) else "range"
+                self.used_prange = self.used_prange or rng == "prange"
+                L.append(f"{ind}for {I[k]} in {rng}({dim}):")
+                ind += "    "
+            body_start = len(L)
+            local = self.emit_body(g, I, ind, acc_init)
+            for g2 in inner:
+                L.append(
+                    f"{ind}# inner loop over {g2.space}: "
+                    + "; ".join(_label(n) for n in g2.nodes[:3])
+                    + (" ..." if len(g2.nodes) > 3 else "")
+                )
+                I2 = [f"i{k}" for k in range(len(g2.space))]
+                ind2 = ind
+                for k in range(d, len(g2.space)):
+                    L.append(f"{ind2}for {I2[k]} in range({g2.space[k]}):")
+                    ind2 += "    "
+                self.emit_body(g2, I2, ind2, acc_init, dict(local))
+            if len(L) == body_start:
+                L.append(f"{ind}pass")
+        for gg in [g, *inner]:
+            for n in gg.nodes:
+                if id(n) in acc_init:
+                    name = self.alloc(n)
+                    L.append(f"    {name} = {acc_init[id(n)]}")
+                    target = self.out_target(n)
+                    if target:
+                        L.append(f"    {self.set_scalar_out(target, name)}")
+
+    def prologue(self, g, acc_init: dict):
+        """Buffers and accumulators of loop ``g``, before its loop nest."""
+        L = self.lines
+        sched = self.sched
         for n in g.nodes:
             cls = sched.cls[id(n)]
             if id(n) in sched.gather_of:
@@ -401,33 +564,13 @@ class Emitter:
                     self.alloc(n, fill=_literal(init, n.dtype))
             elif id(n) in sched.buffered and n.ndim > 0:
                 self.alloc(n)
-        if g.gathers:
-            self.emit_gather_cells(g, acc_init)
-        else:
-            ind = "    "
-            for k, dim in enumerate(space):
-                rng = "prange" if k == 0 and self._parallel_ok(g) else "range"
-                self.used_prange = self.used_prange or rng == "prange"
-                L.append(f"{ind}for {I[k]} in {rng}({dim}):")
-                ind += "    "
-            body_start = len(L)
-            self.emit_body(g, I, ind, acc_init)
-            if len(L) == body_start:
-                L.append(f"{ind}pass")
-        for n in g.nodes:
-            if id(n) in acc_init:
-                name = self.alloc(n)
-                L.append(f"    {name} = {acc_init[id(n)]}")
-                target = self.out_target(n)
-                if target:
-                    L.append(f"    {self.set_scalar_out(target, name)}")
 
-    def emit_body(self, g, I: list, ind: str, acc_init: dict) -> dict:
+    def emit_body(self, g, I: list, ind: str, acc_init: dict, local=None) -> dict:
         """The statements of one iteration of a fused loop at index ``I``; returns the
         locals (node id -> scalar name). Parts of slice gathers are left out."""
         L = self.lines
         sched = self.sched
-        local: dict[int, str] = {}
+        local = {} if local is None else local
         for n in g.nodes:
             cls = sched.cls[id(n)]
             if cls == MAP:
@@ -564,7 +707,7 @@ class Emitter:
         and full sums/products (which Numba turns into parallel reductions)."""
         if not self.parallel or not g.space or g.space[0] < PARALLEL_MIN:
             return False
-        for n in g.nodes:
+        for n in [n for gg in [g, *self.nested.get(id(g), [])] for n in gg.nodes]:
             if id(n) in self.sched.gather_of:
                 continue  # written as a gather: one write per element
             if self.sched.cls[id(n)] == ACC and not (n.ndim == 0 and n.op.name in ("sum", "prod")):
