@@ -813,3 +813,148 @@ def test_unwritable_cache_dir_warns_and_still_works(tmp_path, monkeypatch):
         assert k.stats["cache_hit"] is False
     finally:
         ro.chmod(0o700)
+
+
+# ============================================================================ slice gathers
+# Adjoints of shifted slices (x[1:], x[:-1], ...) summed into one gradient are written
+# as gathers, each output element once, split into interior and edge loops.
+
+
+def _ros(x, n):
+    return jg.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def gather_graphs(dtype="float64"):
+    """(inputs, outputs) covering the gather lowering: sizes 1, 2, 3, 7; three shifted
+    slices; the local part first or last; step-2 slices (the scatter fallback); a lone
+    slice; 2-d slices on both axes; a gather read by later loops."""
+    ins, outs = [], []
+    for n in (1, 2, 3, 7):
+        x, v = jg.vector(f"x{n}", n, dtype), jg.vector(f"v{n}", n, dtype)
+        ins += [x, v]
+        f = _ros(x, n)  # n = 1: empty slices, a zero gradient
+        outs += [jg.grad(f, x), jg.hvp(f, x, v)]
+    y = jg.vector("y", 9, dtype)
+    ins.append(y)
+    # Three slices with different starts; the costly part starts last, then first.
+    outs.append(jg.grad(jg.sum(y[2:] * y[1:-1] * y[:-2]), y))
+    outs.append(jg.grad(jg.sum(jg.sin(y[1:]) * jg.exp(y[1:]) + y[:-1] ** 2), y))
+    outs.append(jg.grad(jg.sum(jg.sin(y[:-3]) * jg.exp(y[:-3]) + y[3:] * y[:-3]), y))
+    # Steps: y[::2] + y[1::2] (two step-2 scatters) and a mix with a step-1 slice.
+    outs.append(jg.grad(jg.sum(jg.sin(y[::2][:4] * y[1::2])), y))
+    outs.append(jg.grad(jg.sum(jg.cos(y[1:] * y[:-1])) + jg.sum(y[::3] ** 2), y))
+    # A lone slice (zeros at the edges), a gather read by a later loop.
+    outs.append(jg.grad(jg.sum(jg.tanh(y[2:-1])), y))
+    g = jg.grad(_ros(y, 9), y)
+    outs.append(jg.sum(g * g))
+    M = jg.matrix("M", 4, 5, dtype)
+    ins.append(M)
+    h = jg.sum((M[1:, :] - M[:-1, :] ** 2) ** 2) + jg.sum(jg.sin(M[:, 2:] * M[:, :-2]))
+    outs.append(jg.grad(h, M))
+    outs.append(jg.grad(jg.sum(M[1:, 1:] * M[:-1, :-1]), M))
+    return ins, outs
+
+
+def _gather_values(ins, dtype, rng):
+    vals = []
+    for v in ins:
+        vals.append(rng.uniform(-1.5, 1.5, v.shape).astype(dtype))
+    return vals
+
+
+@pytest.mark.parametrize(
+    "dtype, opts",
+    [("float64", {}), ("float32", {}), ("float64", {"fastmath": True})],
+    ids=["f64", "f32", "fastmath"],
+)
+def test_slice_gathers_match_evaluate(cache_dir, dtype, opts):
+    ins, outs = gather_graphs(dtype)
+    k = jg.compile(ins, outs, **opts)
+    assert "gathered" in k.source
+    vals = _gather_values(ins, dtype, np.random.default_rng(7))
+    want = jg.evaluate(outs, dict(zip(ins, vals)))
+    got = k(*vals)
+    for j, (a, b) in enumerate(zip(got, want)):
+        if opts.get("fastmath"):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9, err_msg=f"output {j}")
+        else:
+            assert_matches(a, b, f"output {j}")
+
+
+def test_slice_gathers_batch_and_parallel(cache_dir):
+    """batch=True equals single calls bit for bit; parallel=True (a prange interior)
+    matches evaluate."""
+    n = 5000
+    x, v = jg.vector("x", n), jg.vector("v", n)
+    f = _ros(x, n)
+    outs = [f, jg.grad(f, x), jg.hvp(f, x, v)]
+    rng = np.random.default_rng(3)
+    xs, vs = rng.uniform(-1.5, 1.5, (3, n)), rng.standard_normal((3, n))
+    kb = jg.compile([x, v], outs, batch=True)
+    kp = jg.compile([x, v], outs, parallel=True)
+    assert "prange(1, 4999)" in kp.source
+    got = kb(xs, vs)
+    for b in range(3):
+        single = kp(xs[b], vs[b])
+        want = jg.evaluate(outs, {x: xs[b], v: vs[b]})
+        for j in range(3):
+            assert_matches(single[j], want[j], f"parallel output {j}")
+            np.testing.assert_allclose(got[j][b], want[j], rtol=1e-10, atol=1e-12)
+
+
+def test_strided_view_of_shifted_view(cache_dir):
+    """A stepped slice read at a shifted index: ``2 * (i + 1)``, not ``2 * i + 1``."""
+    x = jg.vector("x", 9)
+    y = jg.sin((x[::2] + 1.0)[1:])
+    k = jg.compile([x], [y])
+    xv = np.arange(9.0)
+    assert_matches(k(xv)[0], jg.evaluate(y, {x: xv}))
+
+
+# ============================================================================ pairwise forms
+# Small sums (the 3 coordinates of a distance) computed where they are read, identity
+# masks read as selects, negative integer powers sharing one division.
+
+
+def pairwise_graphs(n, dtype="float64"):
+    X = jg.matrix("X", n, 3, dtype)
+    eye = np.eye(n, dtype=dtype)
+    r2 = jg.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1) + eye
+    E = 0.5 * jg.sum((1.0 - eye) * (r2**-6 - r2**-3))
+    P = jg.var("P", (2, 2, 2), dtype)
+    mixed = np.where(np.eye(n, dtype=bool), 2.0, -0.5).astype(dtype)
+    signed = np.eye(n, dtype=dtype) * 0.0
+    signed[0, 0] = -0.0
+    outs = [
+        E,
+        -jg.grad(E, X),
+        jg.sqrt(r2) * mixed,  # sum read twice (recomputed), a 2 / -0.5 mask
+        (r2 + signed) ** -2,  # -0.0 on part of a diagonal: not a uniform diagonal
+        jg.sum(X**2, axis=0) * jg.sum(jg.sin(X), axis=1)[:3],  # axis 0 is too long to inline
+        jg.sum(jg.exp(P), axis=(1, 2)) + jg.sum(P * P, axis=(0, 2)),  # 4-term sums
+        jg.sum(jg.exp(P)) * P,  # a full sum read by a larger loop: stored
+        # An (n, n, 2) loop reading an (n, n) loop at its own leading index runs
+        # nested inside it; one reading it transposed cannot.
+        jg.sum(jg.reshape(jg.exp(-r2), (n, n, 1)) * P[0, 0], axis=(0, 1)),
+        jg.sum(jg.reshape(jg.cos(r2).T, (n, n, 1)) * P[1, 1] ** 2, axis=1),
+    ]
+    return [X, P], outs
+
+
+@pytest.mark.parametrize("n, dtype", [(1, "float64"), (4, "float64"), (5, "float32")])
+def test_pairwise_forms_match_evaluate(cache_dir, n, dtype):
+    ins, outs = pairwise_graphs(n, dtype)
+    k = jg.compile(ins, outs)
+    if n > 1:
+        assert "if i0 == i1 else" in k.source
+        assert f"np.full(({n}, {n})" not in k.source  # no array of partial sums
+        assert "# inner loop over" in k.source
+    rng = np.random.default_rng(11)
+    vals = [
+        (1.2 * np.arange(n * 3).reshape(n, 3) ** 0.7).astype(dtype) + rng.uniform(0, 0.1, (n, 3))
+    ]
+    vals.append(rng.uniform(-1, 1, (2, 2, 2)).astype(dtype))
+    vals = [v.astype(dtype) for v in vals]
+    want = jg.evaluate(outs, dict(zip(ins, vals)))
+    for j, (a, b) in enumerate(zip(k(*vals), want)):
+        assert_matches(a, b, f"output {j}")

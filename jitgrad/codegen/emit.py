@@ -104,6 +104,10 @@ def _label(node: Node) -> str:
     return text if len(text) < 70 else text[:67] + "..."
 
 
+class _NoTrace(Exception):
+    pass
+
+
 class Emitter:
     def __init__(self, inputs, outputs, *, cache=True, fastmath=False, parallel=False):
         self.parallel = parallel
@@ -119,6 +123,7 @@ class Emitter:
         self.blocks: dict[str, str] = {}  # definition -> name of a scalar block
         self.counter = 0
         self._name_inputs()
+        self.nested, self.nested_into = self._nest_groups()
 
     # ------------------------------------------------------------------ names
     def _name_inputs(self):
@@ -170,6 +175,8 @@ class Emitter:
             return local[id(inp)]
         if self.sched.cls[id(inp)] == VIEW:
             # Never stored: recomputed from its inputs at this index.
+            if inp.op.name == "sum":
+                return self.inline_sum(inp, index, local)
             return self.map_expr(inp, index, local)
         if inp.ndim == 0:
             return self.scalar_of(inp)
@@ -177,8 +184,48 @@ class Emitter:
             u = inp.params[0][1].uniform
             if u is not None:
                 return _literal(u, inp.dtype)
+            diag = self.diagonal_const(inp)
+            if diag is not None:
+                on, off = (_literal(v, inp.dtype) for v in diag)
+                return f"({on} if {index[0]} == {index[1]} else {off})"
             return f"{self.const_name(inp)}[{', '.join(index)}]"
         return f"{self.names[id(inp)]}[{', '.join(index)}]"
+
+    def inline_sum(self, n: Node, index: list, local: dict) -> str:
+        """A sum over a few elements, its terms written out at output ``index``."""
+        x = n.inputs[0]
+        axes = n.p["axes"]
+        terms = []
+        for ks in np.ndindex(*[x.shape[a] for a in axes]):
+            J, q, r = [], 0, 0
+            for a in range(x.ndim):
+                if a in axes:
+                    J.append(str(ks[r]))
+                    r += 1
+                else:
+                    J.append(index[q])
+                    q += 1
+            terms.append(self.read(x, J, local))
+        expr = f"({' + '.join(terms)})"
+        return f"np.float32{expr}" if n.dtype == np.float32 and len(terms) > 1 else expr
+
+    def diagonal_const(self, node: Node):
+        """``(on, off)`` for a square 2-d constant that holds ``on`` on its diagonal
+        and ``off`` elsewhere (an identity mask): read as a select, not from memory."""
+        cache = self.__dict__.setdefault("_diag", {})
+        if id(node) not in cache:
+            a = node.params[0][1].array
+            found = None
+            if a.ndim == 2 and a.shape[0] == a.shape[1] >= 2 and a.dtype.kind == "f":
+                on, off = a[0, 0], a[0, 1]
+                mask = np.eye(a.shape[0], dtype=bool)
+                # Equal as values and in the sign of zero (nan never matches).
+                if bool(np.all((a[mask] == on) & (np.signbit(a[mask]) == np.signbit(on)))) and bool(
+                    np.all((a[~mask] == off) & (np.signbit(a[~mask]) == np.signbit(off)))
+                ):
+                    found = (on.item(), off.item())
+            cache[id(node)] = found
+        return cache[id(node)]
 
     # ------------------------------------------------------------------ index maps
     @staticmethod
@@ -270,7 +317,7 @@ class Emitter:
         for kind, item in sched.steps:
             if kind == "array":
                 self.emit_array(item)
-            else:
+            elif id(item) not in self.nested_into:
                 self.emit_loop(item)
         # Outputs not written in place: copy (leaves, array results, repeated outputs).
         for j, o in enumerate(self.outputs):
@@ -328,9 +375,126 @@ class Emitter:
             self.lines.append(f"    {name}[...] = {fill}")
         return name
 
+    # ------------------------------------------------------------------ nesting
+    def _nest_groups(self):
+        """Loops over ``space + (k, ...)`` that read an earlier loop over ``space`` only
+        at their own leading index (like the forces loop over (N, N, 3) reading a
+        pair coefficient of the (N, N) loop): run inside that loop, as an inner loop
+        nest, so the coefficient stays a scalar instead of an (N, N) array."""
+        sched = self.sched
+        loops = [g for kind, g in sched.steps if kind == "loop"]
+        nested: dict[int, list] = {}
+        into: set[int] = set()
+        for g1 in loops:
+            if g1.gathers or not g1.space:
+                continue
+            d1 = len(g1.space)
+            members1 = {id(n) for n in g1.nodes}
+            for g2 in loops:
+                if (
+                    id(g2) in into
+                    or g2.stage != g1.stage + 1
+                    or len(g2.space) <= d1
+                    or g2.space[:d1] != g1.space
+                    or g2.gathers
+                    or any(id(n) in sched.root_of for n in g2.nodes)
+                ):
+                    continue
+                if self._reads_prefix_only(g1, g2, members1):
+                    nested.setdefault(id(g1), []).append(g2)
+                    into.add(id(g2))
+        # Values of an outer loop read only by its own nodes and nested loops stay scalars.
+        readers: dict[int, list] = {}
+        for n in sched.order:
+            for i in n.inputs:
+                readers.setdefault(id(i), []).append(n)
+        out_ids = {id(o) for o in self.outputs}
+        for g1 in loops:
+            inner = {id(n) for g2 in nested.get(id(g1), ()) for n in g2.nodes}
+            if not inner:
+                continue
+            own = {id(n) for n in g1.nodes} | inner
+            for n in g1.nodes:
+                if (
+                    id(n) in sched.buffered
+                    and sched.cls[id(n)] == MAP
+                    and n.ndim
+                    and id(n) not in out_ids
+                    and self._read_only_by(n, own, readers)
+                ):
+                    sched.buffered.discard(id(n))
+        return nested, into
+
+    def _read_only_by(self, n, own: set, readers: dict) -> bool:
+        for r in readers.get(id(n), ()):
+            if self.sched.cls[id(r)] == VIEW:
+                if not self._read_only_by(r, own, readers):
+                    return False
+            elif id(r) not in own:
+                return False
+        return True
+
+    def _reads_prefix_only(self, g1, g2, members1: set) -> bool:
+        sched = self.sched
+        I = [f"i{k}" for k in range(len(g2.space))]
+        prefix = I[: len(g1.space)]
+        members2 = {id(n) for n in g2.nodes}
+        reads: list = []
+        try:
+            for n in g2.nodes:
+                if sched.cls[id(n)] == ACC:
+                    self._trace(n.inputs[0], I, reads)
+                elif n.op.kind == "elementwise":
+                    for x in n.inputs:
+                        self._trace(x, self.project(x.shape, n.shape, I), reads)
+                else:
+                    if n.op.name == "take":
+                        return False
+                    self._trace(n.inputs[0], self.map_index(n, I), reads)
+        except _NoTrace:
+            return False
+        for src, J in reads:
+            c = sched.cls[id(src)]
+            if id(src) in members2 or c == LEAF:
+                continue
+            if id(src) in members1:
+                if J != prefix:
+                    return False
+            elif not (
+                sched.stage[id(src)] < g1.stage or (c == ARRAY and sched.stage[id(src)] <= g1.stage)
+            ):
+                return False
+        return True
+
+    def _trace(self, node, I, reads):
+        """The stored values a read of ``node`` at index ``I`` touches (through views)."""
+        if self.sched.cls[id(node)] != VIEW:
+            reads.append((node, list(I)))
+            return
+        if node.op.name == "take":
+            raise _NoTrace
+        if node.op.name == "sum":
+            x = node.inputs[0]
+            axes = node.p["axes"]
+            for ks in np.ndindex(*[x.shape[a] for a in axes]):
+                J, q, r = [], 0, 0
+                for a in range(x.ndim):
+                    if a in axes:
+                        J.append(str(ks[r]))
+                        r += 1
+                    else:
+                        J.append(I[q])
+                        q += 1
+                self._trace(x, J, reads)
+            return
+        if node.op.kind == "elementwise":
+            for x in node.inputs:
+                self._trace(x, self.project(x.shape, node.shape, I), reads)
+            return
+        self._trace(node.inputs[0], self.map_index(node, I), reads)
+
     def emit_loop(self, g):
         L = self.lines
-        sched = self.sched
         space = g.space
         d = len(space)
         if d == 0 and self.block_ok(g):
@@ -342,10 +506,58 @@ class Emitter:
             + "; ".join(_label(n) for n in g.nodes[:3])
             + (" ..." if len(g.nodes) > 3 else "")
         )
+        inner = self.nested.get(id(g), [])
         # Prologue: buffers and accumulators.
         acc_init = {}
+        for sg in g.gathers:
+            # Written once per element by the gather below: no zero fill.
+            self.alloc(sg.root)
+            for p, _s in sg.parts:
+                self.names[id(p)] = self.names[id(sg.root)]
+        for gg in [g, *inner]:
+            self.prologue(gg, acc_init)
+        if g.gathers:
+            self.emit_gather_cells(g, acc_init)
+        else:
+            ind = "    "
+            for k, dim in enumerate(space):
+                rng = "prange" if k == 0 and self._parallel_ok(g) else "range"
+                self.used_prange = self.used_prange or rng == "prange"
+                L.append(f"{ind}for {I[k]} in {rng}({dim}):")
+                ind += "    "
+            body_start = len(L)
+            local = self.emit_body(g, I, ind, acc_init)
+            for g2 in inner:
+                L.append(
+                    f"{ind}# inner loop over {g2.space}: "
+                    + "; ".join(_label(n) for n in g2.nodes[:3])
+                    + (" ..." if len(g2.nodes) > 3 else "")
+                )
+                I2 = [f"i{k}" for k in range(len(g2.space))]
+                ind2 = ind
+                for k in range(d, len(g2.space)):
+                    L.append(f"{ind2}for {I2[k]} in range({g2.space[k]}):")
+                    ind2 += "    "
+                self.emit_body(g2, I2, ind2, acc_init, dict(local))
+            if len(L) == body_start:
+                L.append(f"{ind}pass")
+        for gg in [g, *inner]:
+            for n in gg.nodes:
+                if id(n) in acc_init:
+                    name = self.alloc(n)
+                    L.append(f"    {name} = {acc_init[id(n)]}")
+                    target = self.out_target(n)
+                    if target:
+                        L.append(f"    {self.set_scalar_out(target, name)}")
+
+    def prologue(self, g, acc_init: dict):
+        """Buffers and accumulators of loop ``g``, before its loop nest."""
+        L = self.lines
+        sched = self.sched
         for n in g.nodes:
             cls = sched.cls[id(n)]
+            if id(n) in sched.gather_of:
+                continue
             root = sched.root_of.get(id(n))
             if root is not None:
                 # A scatter that adds into a shared buffer (zeroed by its first writer).
@@ -363,14 +575,13 @@ class Emitter:
                     self.alloc(n, fill=_literal(init, n.dtype))
             elif id(n) in sched.buffered and n.ndim > 0:
                 self.alloc(n)
-        ind = "    "
-        for k, dim in enumerate(space):
-            rng = "prange" if k == 0 and self._parallel_ok(g) else "range"
-            self.used_prange = self.used_prange or rng == "prange"
-            L.append(f"{ind}for {I[k]} in {rng}({dim}):")
-            ind += "    "
-        local: dict[int, str] = {}
-        body_start = len(L)
+
+    def emit_body(self, g, I: list, ind: str, acc_init: dict, local=None) -> dict:
+        """The statements of one iteration of a fused loop at index ``I``; returns the
+        locals (node id -> scalar name). Parts of slice gathers are left out."""
+        L = self.lines
+        sched = self.sched
+        local = {} if local is None else local
         for n in g.nodes:
             cls = sched.cls[id(n)]
             if cls == MAP:
@@ -386,6 +597,8 @@ class Emitter:
                             L.append(f"{ind}{self.set_scalar_out(target, s)}")
                     else:
                         L.append(f"{ind}{self.names[id(n)]}[{', '.join(I)}] = {s}")
+            elif id(n) in sched.gather_of:
+                continue
             else:
                 v = self.read(n.inputs[0], I, local)
                 if id(n) in acc_init:
@@ -398,15 +611,107 @@ class Emitter:
                         L.append(f"{ind}{tgt} += {v}  # {_label(n)}, summed")
                     else:
                         L.append(f"{ind}{_combine(n, tgt, v)}  # {_label(n)}")
-        if len(L) == body_start:
-            L.append(f"{ind}pass")
+        return local
+
+    def emit_gather_cells(self, g, acc_init: dict):
+        """A loop whose slice scatters are written as gathers (see ``SliceGather``).
+
+        The loop index ``i`` runs over the loop's space extended to cover every output
+        element; gather ``G`` writes ``out[i + c]`` (``c`` the starts of its local part)
+        and part ``k`` contributes its value at ``i + c - s_k``. The range splits, axis
+        by axis, into cells in which the same parts are valid, each its own loop nest:
+        the interior one has no bounds test and no dependence between iterations."""
+        L = self.lines
+        m = g.space
+        d = len(m)
+        I = [f"i{k}" for k in range(d)]
+        cuts = [{0, m[a]} for a in range(d)]
+        for sg in g.gathers:
+            c = sg.parts[sg.local][1]
+            for a in range(d):
+                cuts[a] |= {-c[a], sg.root.shape[a] - c[a]}
+                for _p, s in sg.parts:
+                    cuts[a] |= {s[a] - c[a], s[a] - c[a] + m[a]}
+        spans = []
+        for a in range(d):
+            pts = sorted(cuts[a])
+            spans.append([(lo, hi) for lo, hi in zip(pts, pts[1:]) if lo < hi])
+        cells = [[]]
+        for a in range(d):
+            cells = [cell + [sp] for cell in cells for sp in spans[a]]
+        # The largest cell may be a prange (each output element is written once).
+        big = max(cells, key=lambda cell: np.prod([hi - lo for lo, hi in cell]), default=None)
+        for cell in cells:
+            p = [lo for lo, _hi in cell]
+            body = all(0 <= p[a] < m[a] for a in range(d))
+            writes = []
+            for sg in g.gathers:
+                c = sg.parts[sg.local][1]
+                if not all(0 <= p[a] + c[a] < sg.root.shape[a] for a in range(d)):
+                    continue
+                shifts = []
+                for part, s in sg.parts:
+                    sh = [c[a] - s[a] for a in range(d)]
+                    if all(0 <= p[a] + sh[a] < m[a] for a in range(d)):
+                        shifts.append((part, sh))
+                writes.append((sg, c, shifts))
+            if not body and not writes:
+                continue
+            what = ["loop body"] if body else []
+            what += [
+                f"{self.names[id(sg.root)]} gets {len(sh)} of {len(sg.parts)} slice terms"
+                for sg, _c, sh in writes
+            ]
+            span = " x ".join(f"[{lo}, {hi})" for lo, hi in cell)
+            L.append(f"    # {', '.join(I)} in {span}: {'; '.join(what)}")
+            ind = "    "
+            for a, (lo, hi) in enumerate(cell):
+                par = a == 0 and body and cell is big and hi - lo >= PARALLEL_MIN
+                rng = "prange" if par and self._parallel_ok(g) else "range"
+                self.used_prange = self.used_prange or rng == "prange"
+                bounds = f"{hi}" if lo == 0 else f"{lo}, {hi}"
+                L.append(f"{ind}for {I[a]} in {rng}({bounds}):")
+                ind += "    "
+            local = self.emit_body(g, I, ind, acc_init) if body else {}
+            shifted: dict[tuple, dict] = {}
+            for sg, c, shifts in writes:
+                terms = []
+                for part, sh in shifts:
+                    if not any(sh):
+                        terms.append(self.read(part.inputs[0], I, local))
+                        continue
+                    J = [_shift(I[a], sh[a]) for a in range(d)]
+                    slocal = shifted.setdefault(tuple(sh), {})
+                    terms.append(self.shifted_value(g, part.inputs[0], J, slocal, ind))
+                O = [_shift(I[a], c[a]) for a in range(d)]
+                value = " + ".join(terms) if terms else _literal(0.0, sg.root.dtype)
+                if sg.root.dtype == np.float32 and len(terms) > 1:
+                    value = f"np.float32({value})"
+                L.append(
+                    f"{ind}{self.names[id(sg.root)]}[{', '.join(O)}] = {value}"
+                    f"  # {_label(sg.root)}, gathered"
+                )
+
+    def shifted_value(self, g, node: Node, J: list, slocal: dict, ind: str) -> str:
+        """``node`` (read by a slice part) at index ``J`` of loop ``g``: the loop nodes
+        it needs are recomputed there (memoised in ``slocal``)."""
+        sched = self.sched
+        members = {id(n) for n in g.nodes if sched.cls[id(n)] == MAP}
+        need, stack = set(), [node]
+        while stack:
+            n = stack.pop()
+            if id(n) in need or id(n) not in members or id(n) in slocal:
+                continue
+            need.add(id(n))
+            stack.extend(n.inputs)
         for n in g.nodes:
-            if id(n) in acc_init:
-                name = self.alloc(n)
-                L.append(f"    {name} = {acc_init[id(n)]}")
-                target = self.out_target(n)
-                if target:
-                    L.append(f"    {self.set_scalar_out(target, name)}")
+            if id(n) in need:
+                s = self.fresh("s")
+                self.lines.append(
+                    f"{ind}{s} = {self.map_expr(n, J, slocal)}  # {_label(n)}, shifted"
+                )
+                slocal[id(n)] = s
+        return self.read(node, J, slocal)
 
     def block_ok(self, g) -> bool:
         """A long run of scalar elementwise operations: one :mod:`.scalar_block`."""
@@ -500,7 +805,9 @@ class Emitter:
         and full sums/products (which Numba turns into parallel reductions)."""
         if not self.parallel or not g.space or g.space[0] < PARALLEL_MIN:
             return False
-        for n in g.nodes:
+        for n in [n for gg in [g, *self.nested.get(id(g), [])] for n in gg.nodes]:
+            if id(n) in self.sched.gather_of:
+                continue  # written as a gather: one write per element
             if self.sched.cls[id(n)] == ACC and not (n.ndim == 0 and n.op.name in ("sum", "prod")):
                 return False
         return True
@@ -513,8 +820,11 @@ class Emitter:
             if callable(emit):
                 emit = emit(**n.p)
             k = _int_exponent(n)
-            if k is not None:
-                # x ** -6 as repeated multiplication (Numba's integer power), not libm pow.
+            if k is not None and k < 0:
+                # x ** -6 as (1 / x) ** 6: powers of one base share a single division.
+                expr = f"(({_literal(1.0, n.dtype)} / {args[0]}) ** {-k})"
+            elif k is not None:
+                # x ** 6 as repeated multiplication (Numba's integer power), not libm pow.
                 expr = f"({args[0]} ** {k})"
             else:
                 expr = emit.format(*args)
@@ -774,9 +1084,23 @@ def _basic_index(index, I: list) -> list:
     return J
 
 
+_SHIFTED = re.compile(r"(i\d+)(?: ([+-]) (\d+))?")
+
+
+def _shift(i: str, k: int) -> str:
+    """Loop index expression ``i`` (``i0`` or ``i0 + 2``) plus the constant ``k``."""
+    m = _SHIFTED.fullmatch(i)
+    if m is None:
+        return i if k == 0 else f"({i}) + {k}" if k > 0 else f"({i}) - {-k}"
+    k += int(m.group(3) or 0) * (-1 if m.group(2) == "-" else 1)
+    return m.group(1) if k == 0 else f"{m.group(1)} + {k}" if k > 0 else f"{m.group(1)} - {-k}"
+
+
 def _affine(start, step, i):
     if step == 1:
-        return i if start == 0 else f"{i} + {start}"
+        return _shift(i, start)
+    if not i.isidentifier():
+        i = f"({i})"
     if start == 0:
         return f"{step} * {i}"
     return f"{start} + {step} * {i}" if step > 0 else f"{start} - {-step} * {i}"

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..graph import Node, consumers_count, toposort
 
 MAP, ACC, ARRAY, LEAF, ALIAS, VIEW = "map", "accumulate", "array", "leaf", "alias", "view"
@@ -30,6 +32,9 @@ _ACC_OPS = {"sum", "prod", "max", "min", "index_put", "take_add"}
 _SCATTER_OPS = {"index_put", "take_add"}
 _CHEAP = {"add", "subtract", "multiply", "negative"}
 MAX_RECOMPUTE = 3  # arithmetic ops recomputed per read instead of storing a value
+SMALL_REDUCE = 4  # sums over at most this many elements are computed where read
+MAX_INLINE_REDUCE = 24  # arithmetic ops of such a sum (all its terms together)
+MAX_SHIFT_RECOMPUTE = 24  # loop nodes recomputed at shifted indices per slice gather
 _ARRAY_OPS = {"matmul", "concatenate", "logsumexp"}
 _MAP_STRUCT = {"broadcast_to", "getitem", "transpose", "take"}
 
@@ -75,6 +80,20 @@ class Group:
     stage: int
     space: tuple
     nodes: list = field(default_factory=list)
+    gathers: list = field(default_factory=list)  # SliceGather roots written by this loop
+
+
+@dataclass
+class SliceGather:
+    """A sum of step-1 slice scatters ``index_put(a_k, s_k) + ...`` (or one of them)
+    whose values ``a_k`` all come from one loop: written as a gather, each output
+    element once, ``out[j] = sum_k a_k[j - s_k]``, the terms not computed at the
+    loop's own index recomputed at the shifted one (no zero fill, no scatter that
+    carries a dependence from one iteration to the next)."""
+
+    root: Node  # the add node (or lone index_put) holding the result
+    parts: list  # [(index_put node, start of each axis)]
+    local: int  # the part read at the loop's own index (output index = i + its starts)
 
 
 @dataclass
@@ -86,6 +105,8 @@ class Schedule:
     buffered: set  # ids of loop nodes that need an array (or 0-d local kept)
     uses: dict
     root_of: dict  # scatter (and add) id -> the add node whose buffer it accumulates into
+    gathers: dict = field(default_factory=dict)  # root id -> SliceGather
+    gather_of: dict = field(default_factory=dict)  # id of a part's index_put -> its SliceGather
 
 
 def scatter_sums(order: list, outputs: list) -> dict:
@@ -165,8 +186,20 @@ def index_views(order: list, outputs: list, blas_views: set, root_of: dict) -> s
                 total = sum(parts) + (n.op.name in _CHEAP)
                 if total <= MAX_RECOMPUTE:
                     cost[id(n)] = total
+    uses = consumers_count(order)
     views: set[int] = set()
     for n in reversed(order):
+        if (
+            id(n) not in views
+            and id(n) not in out_ids
+            and _inline_reduction(n, cost, uses)
+            and _one_direct_reader(n, readers.get(id(n), ()), blas_views, root_of)
+        ):
+            # A sum over a few elements (like the 3 coordinates of a distance): readers
+            # add its terms up where they read it; its private inputs are never stored.
+            views.add(id(n))
+            views.update(_private_chain(n.inputs[0], cost, uses))
+            continue
         structural = n.op.is_op and n.op.kind != "elementwise" and node_class(n) == MAP
         cheap = n.op.name in _CHEAP and id(n) in cost
         if (structural or cheap) and id(n) not in out_ids and id(n) not in blas_views:
@@ -180,6 +213,109 @@ def index_views(order: list, outputs: list, blas_views: set, root_of: dict) -> s
             if ok:
                 views.add(id(n))
     return views
+
+
+def _slice_starts(n: Node):
+    """The start of each axis of an ``index_put`` made only of step-1 slices, else None."""
+    if n.op.name != "index_put" or n.ndim == 0:
+        return None
+    starts = []
+    for it in n.p["index"]:
+        if it[0] != "s" or it[3] != 1:
+            return None
+        starts.append(it[1])
+    starts += [0] * (n.ndim - len(starts))
+    return tuple(starts)
+
+
+def slice_gathers(order: list, root_of: dict, cls: dict, group_of: dict) -> dict:
+    """Sums of slice scatters (see :class:`SliceGather`) that can be written as gathers:
+    every part a step-1 slice ``index_put`` in the same loop, and the loop nodes
+    recomputed at shifted indices few (``MAX_SHIFT_RECOMPUTE``)."""
+    parts_of: dict[int, list] = {}
+    roots: dict[int, Node] = {}
+    for n in order:
+        if n.op.name not in _SCATTER_OPS or cls.get(id(n)) != ACC:
+            continue
+        root = root_of.get(id(n), n)
+        roots[id(root)] = root
+        parts_of.setdefault(id(root), []).append(n)
+    out: dict[int, SliceGather] = {}
+    for rid, parts in parts_of.items():
+        starts = [_slice_starts(p) for p in parts]
+        if any(s is None for s in starts):
+            continue
+        key = group_of.get(id(parts[0]))
+        if key is None or any(group_of.get(id(p)) != key for p in parts):
+            continue
+        # Loop nodes each part's value needs (those are recomputed when it is shifted).
+        sizes = []
+        for p in parts:
+            seen, stack = set(), [p.inputs[0]]
+            while stack:
+                m = stack.pop()
+                if id(m) in seen or cls.get(id(m)) != MAP or group_of.get(id(m)) != key:
+                    continue
+                seen.add(id(m))
+                stack.extend(m.inputs)
+            sizes.append(len(seen))
+        local = max(range(len(parts)), key=lambda k: sizes[k])
+        if sum(sizes) - sizes[local] > MAX_SHIFT_RECOMPUTE:
+            continue
+        out[rid] = SliceGather(roots[rid], list(zip(parts, starts)), local)
+    return out
+
+
+def _one_direct_reader(n: Node, rs, blas_views, root_of) -> bool:
+    """Read by one loop node, once per element of ``n`` (not broadcast: a
+    recomputed value must not be recomputed for every element of a larger loop)."""
+    if len(rs) != 1:
+        return False
+    (r,) = rs
+    if id(r) in blas_views or id(r) in root_of:
+        return False
+    c = node_class(r)
+    if c == MAP:
+        return r.op.kind == "elementwise" and r.shape == n.shape
+    return c == ACC and r.op.name in ("sum", "prod", "max", "min")
+
+
+def _private_chain(n: Node, cost: dict, uses: dict):
+    """Elementwise nodes read only along a chain from ``n`` down to cheap views and
+    leaves: a list of their ids, or None when some input is neither."""
+    if id(n) in cost:
+        return []
+    if n.op.kind != "elementwise" or uses[id(n)] != 1:
+        return None
+    ids = [id(n)]
+    for i in n.inputs:
+        sub = _private_chain(i, cost, uses)
+        if sub is None:
+            return None
+        ids += sub
+    return ids
+
+
+def _chain_cost(n: Node, cost: dict) -> int:
+    if id(n) in cost:
+        return cost[id(n)]
+    return 1 + sum(_chain_cost(i, cost) for i in n.inputs)
+
+
+def _inline_reduction(n: Node, cost: dict, uses: dict) -> bool:
+    """A sum over at most ``SMALL_REDUCE`` elements of a cheap private expression:
+    computed where it is read (no array of partial sums)."""
+    if n.op.name != "sum" or not n.inputs[0].op.is_op or np.dtype(n.dtype).kind != "f":
+        return False
+    x = n.inputs[0]
+    extent = 1
+    for a in n.p["axes"]:
+        extent *= x.shape[a]
+    if not 1 <= extent <= SMALL_REDUCE or uses[id(x)] != 1:
+        return False
+    if _private_chain(x, cost, uses) is None:
+        return False
+    return extent * _chain_cost(x, cost) <= MAX_INLINE_REDUCE
 
 
 def schedule(outputs: list) -> Schedule:
@@ -271,6 +407,13 @@ def schedule(outputs: list) -> Schedule:
     buffered |= {id(n) for n in order if cls[id(n)] == ACC}
     _ = out_ids
 
+    gathers = slice_gathers(order, root_of, cls, group_of)
+    gather_of = {}
+    for sg in gathers.values():
+        groups[group_of[id(sg.parts[0][0])]].gathers.append(sg)
+        for p, _s in sg.parts:
+            gather_of[id(p)] = sg
+
     steps = []
     max_stage = max(stage.values(), default=-1)
     by_stage: dict[int, list] = {}
@@ -281,4 +424,6 @@ def schedule(outputs: list) -> Schedule:
             steps.append(("array", n))
         for g in by_stage.get(s, []):
             steps.append(("loop", g))
-    return Schedule(order, cls, stage, steps, buffered, consumers_count(order), root_of)
+    return Schedule(
+        order, cls, stage, steps, buffered, consumers_count(order), root_of, gathers, gather_of
+    )
