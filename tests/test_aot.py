@@ -221,3 +221,18 @@ def test_numba_version_without_numba(monkeypatch):
     monkeypatch.delitem(sys.modules, "numba")
     assert K._numba_version() == numba.__version__
     assert "numba" not in sys.modules
+
+
+def test_constants_float32_single_output_and_clashing_names(here):
+    fn = jg.vector("fn", 3, dtype="float32")  # names the generated __call__ must not shadow
+    empty = jg.scalar("empty", dtype="float32")
+    out = jg.sum(fn * np.array([1.5, -2.0, 0.25], dtype=np.float32)) * empty
+    k = jg.compile([fn, empty], out, aot=True)
+    assert k.stats["aot"] == "built" and len(k._consts) == 1
+    k2 = jg.compile([fn, empty], out, aot=True)
+    assert k2.aot
+    a = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    for s in (2.0, np.float32(2.0), np.array(2.0)):
+        got = k2(a, s)
+        assert type(got) is float and got == k(a, s)
+    assert k2(fn=a, empty=2.0) == k(a, 2.0)

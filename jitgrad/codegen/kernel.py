@@ -355,13 +355,14 @@ class Kernel:
 
     def _specialize_aot(self, names, lines, env):
         """The tail of the generated ``__call__`` of an AOT-mode kernel: allocate
-        the outputs (0-d float64 ones share one block), call through ctypes."""
-        env.update(empty=np.empty, _ptr=_ptr, fn=self._aot_fn)
+        the outputs (0-d float64 ones share one block), call through ctypes.
+        Its own names start with ``_``, which no name in ``names`` does."""
+        env.update(_empty=np.empty, _ptr=_ptr, _fn=self._aot_fn)
         ptrs = [a if v.ndim == 0 else f"_ptr({a})" for a, v in zip(names, self.inputs)]
         rets = []
         scal = [j for j, o in enumerate(self.outputs) if o.ndim == 0 and o.dtype == np.float64]
         if scal:
-            lines.append(f"    _s = empty({len(scal)})")
+            lines.append(f"    _s = _empty({len(scal)})")
             lines.append("    _p = _ptr(_s)")
         for j, o in enumerate(self.outputs):
             if j in scal:
@@ -369,15 +370,15 @@ class Kernel:
                 ptrs.append(f"_p + {8 * q}" if q else "_p")
                 rets.append(f"_r[{q}]")
                 continue
-            env[f"osh{j}"] = o.shape if o.ndim else (1,)
-            env[f"odt{j}"] = o.dtype
-            lines.append(f"    _o{j} = empty(osh{j}, odt{j})")
+            env[f"_osh{j}"] = o.shape if o.ndim else (1,)
+            env[f"_odt{j}"] = o.dtype
+            lines.append(f"    _o{j} = _empty(_osh{j}, _odt{j})")
             ptrs.append(f"_ptr(_o{j})")
             rets.append(f"_o{j}" if o.ndim else f"_o{j}.item(0)")
         for q, p in enumerate(self._cptrs):
             env[f"_cp{q}"] = p
             ptrs.append(f"_cp{q}")
-        lines.append(f"    fn({', '.join(ptrs)})")
+        lines.append(f"    _fn({', '.join(ptrs)})")
         if scal:
             lines.append("    _r = _s.tolist()")
         if self._single:
