@@ -153,7 +153,7 @@ def test_corrupt_artifact_is_removed_and_rebuilt(here, caplog):
     assert k3.aot
     assert k3(*args)[1].tobytes() == k2(*args)[1].tobytes()
     # a corrupt manifest too
-    man = path[: -len(".so")] + ".aot"
+    man = A.paths(here, _key(ins, outs), A.host_key())[1]
     with open(man, "ab") as fh:
         fh.write(b" ")
     caplog.clear()
@@ -236,3 +236,16 @@ def test_constants_float32_single_output_and_clashing_names(here):
         got = k2(a, s)
         assert type(got) is float and got == k(a, s)
     assert k2(fn=a, empty=2.0) == k(a, 2.0)
+
+
+def test_missing_library_is_rebuilt(here, caplog):
+    ins, outs, args = _graph("missing")
+    jg.compile(ins, outs, aot=True)
+    for f in _artifacts(here, ".so"):
+        if f.startswith(_key(ins, outs)):
+            os.unlink(os.path.join(here, f))
+    with caplog.at_level("WARNING", logger="jitgrad"):
+        k = jg.compile(ins, outs, aot=True)
+    assert "cannot read the library" in caplog.text
+    assert not k.aot and k.stats["aot"] == "built"
+    assert jg.compile(ins, outs, aot=True).aot

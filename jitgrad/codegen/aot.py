@@ -14,8 +14,8 @@ runtime (NRT), and so do parallel kernels.
 
 Files, beside the kernel's ``k_<hash>.py``:
 
-``k_<hash>.<host>.so``
-    the library, written atomically.
+``k_<hash>.<host>.<sha256[:16]>.so``
+    the library, written atomically, named by its content.
 ``k_<hash>.<host>.aot``
     the manifest: JSON sealed by a first line ``# jitgrad aot sha256=<digest>``,
     recording the SHA-256 of the library (checked before every ``dlopen``), the
@@ -145,8 +145,23 @@ def find_cc() -> list | None:
 
 
 def paths(directory: str, name: str, host: str):
+    """``(prefix, manifest path)``: a library is ``<prefix>.<sha256[:16]>.so``, named
+    by its content, so a manifest never names a file that another process's build
+    replaced (and a path already loaded in this process has the same bytes)."""
     base = os.path.join(directory, f"{name}.{host}")
-    return base + ".so", base + ".aot"
+    return base, base + ".aot"
+
+
+def _libs(prefix: str) -> list:
+    d, stem = os.path.split(prefix)
+    try:
+        return [
+            os.path.join(d, f)
+            for f in os.listdir(d)
+            if f.startswith(stem + ".") and f.endswith(".so")
+        ]
+    except OSError:
+        return []
 
 
 def _seal(manifest: dict) -> bytes:
@@ -204,20 +219,29 @@ def load(directory: str, name: str, host: str, head: list):
     ``(function, manifest)`` for a valid artifact; ``(None, manifest)`` when the
     manifest says this kernel has no artifact; ``(None, None)`` when there is
     none (or it was invalid: then it is removed, with a logged warning)."""
-    so_path, man_path = paths(directory, name, host)
+    prefix, man_path = paths(directory, name, host)
     try:
         man = read_manifest(man_path)
     except ValueError as e:
         log.warning("jitgrad: AOT manifest %s is corrupt (%s); removing it", man_path, e)
-        _remove(so_path, man_path)
+        _remove(man_path, *_libs(prefix))
         return None, None
     if man is None:
         return None, None
     why = None
+    so = man.get("so")
+    so_path = os.path.join(directory, so) if isinstance(so, str) else man_path
     if man.get("format") != FORMAT or man.get("kernel") != name or man.get("host") != host:
         why = "built for another kernel, host or format"
     elif "unsupported" in man:
         return None, man
+    elif not (
+        isinstance(so, str)
+        and os.path.basename(so) == so
+        and so.startswith(os.path.basename(prefix) + ".")
+        and so.endswith(".so")
+    ):
+        why = "the manifest names no library of this kernel"
     elif man.get("args") != head + ["p"] * len(man.get("consts", ())):
         why = "argument kinds do not match"
     else:
@@ -240,7 +264,7 @@ def load(directory: str, name: str, host: str, head: list):
         except (OSError, AttributeError, TypeError) as e:
             why = f"cannot load it ({e})"
     log.warning("jitgrad: AOT artifact %s unusable (%s); removing it", so_path, why)
-    _remove(so_path, man_path)
+    _remove(man_path, so_path)
     return None, None
 
 
@@ -317,13 +341,13 @@ def build(kernel, directory: str, name: str, host: str, cc: list, check=None) ->
     pb.getModulePassManager().run(mod, pb)  # O3; drops the unused NRT and exception helpers
     obj = tm.emit_object(mod)
 
-    so_path, man_path = paths(directory, name, host)
+    prefix, man_path = paths(directory, name, host)
     with tempfile.TemporaryDirectory(prefix=".aot-", dir=directory) as tmp:
         o_file = os.path.join(tmp, "k.o")
         s_file = os.path.join(tmp, "k.so")
         with open(o_file, "wb") as f:
             f.write(obj)
-        cmd = cc + ["-shared", "-Wl,--no-undefined", "-o", s_file, o_file, "-lm"]
+        cmd = cc + ["-shared", "-s", "-Wl,--no-undefined", "-o", s_file, o_file, "-lm"]
         p = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if p.returncode != 0:
             last = (p.stderr.strip().splitlines() or ["?"])[-1][:300]
@@ -351,6 +375,8 @@ def build(kernel, directory: str, name: str, host: str, cc: list, check=None) ->
             why = check(fn)
             if why:
                 raise Unsupported(why)
+    sha = hashlib.sha256(data).hexdigest()
+    so_path = f"{prefix}.{sha[:16]}.so"
     man = {
         "format": FORMAT,
         "kernel": name,
@@ -359,7 +385,7 @@ def build(kernel, directory: str, name: str, host: str, cc: list, check=None) ->
         "args": kinds,
         "consts": list(kernel._const_names),
         "so": os.path.basename(so_path),
-        "so_sha256": hashlib.sha256(data).hexdigest(),
+        "so_sha256": sha,
         "cpu": cpu,
         "features": features,
         "triple": llvm.get_default_triple(),
