@@ -378,26 +378,35 @@ import jitgrad as jg
 t1 = time.perf_counter()
 res = {{"import": t1 - t0}}
 exec({build!r})
-k = jg.compile(ins, outs, cache={cache})
+k = jg.compile(ins, outs, cache={cache}, aot={aot})
 r = k(*args)
 t2 = time.perf_counter()
 res["first"] = t2 - t1
 res["stats"] = {{a: b for a, b in k.stats.items()}}
+res["numba_imported"] = "numba" in sys.modules
 if {again}:
     # the same build again in this process: Numba's one-time start-up already paid
     t3 = time.perf_counter()
     exec({build!r})
-    k = jg.compile(ins, outs, cache={cache})
+    k = jg.compile(ins, outs, cache={cache}, aot={aot})
     r = k(*args)
     res["again"] = time.perf_counter() - t3
 print("RESULT " + json.dumps(res))
 """
 
 
-def _child(build: str, cache: bool, again: bool, code: str | None = None) -> dict:
-    code = code or _CHILD.format(build=build, cache=cache, again=again)
+def _child(
+    build: str, cache: bool, again: bool, code: str | None = None, aot=False, cache_dir=None
+) -> dict:
+    code = code or _CHILD.format(build=build, cache=cache, again=again, aot=aot)
+    env = dict(os.environ, JITGRAD_CACHE_DIR=cache_dir) if cache_dir else None
     p = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=HERE.parent
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=HERE.parent,
+        env=env,
     )
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -406,16 +415,34 @@ def _child(build: str, cache: bool, again: bool, code: str | None = None) -> dic
 
 
 def compile_bench(repeats: int) -> list:
+    import shutil
+    import tempfile
+
     rows = []
     for name, build in _BUILD.items():
         cold = [_child(build, cache=False, again=True) for _ in range(max(2, repeats // 2))]
+        # cold compiles into a new, empty cache (Numba's object code included), with
+        # and without the AOT library; the last AOT one leaves its cache for the warm starts
+        cold_cache, cold_aot, aot_dir = [], [], None
+        for _ in range(max(2, repeats // 2)):
+            for aot, into in ((False, cold_cache), (True, cold_aot)):
+                d = tempfile.mkdtemp(prefix="jitgrad-bench-aot-")
+                into.append(_child(build, cache=True, again=False, aot=aot, cache_dir=d))
+                if aot:
+                    if aot_dir:
+                        shutil.rmtree(aot_dir, ignore_errors=True)
+                    aot_dir = d
+                else:
+                    shutil.rmtree(d, ignore_errors=True)
         _child(build, cache=True, again=False)  # fill the cache
         hand_code = _HAND_CHILD.format(here=str(HERE), call=_HAND[name])
         _child("", False, False, hand_code)  # fill Numba's cache of the hand-written kernel
-        warm, hand = [], []
+        warm, hand, warm_aot = [], [], []
         for _ in range(repeats):
             warm.append(_child(build, cache=True, again=False))
+            warm_aot.append(_child(build, cache=True, again=False, aot=True, cache_dir=aot_dir))
             hand.append(_child("", False, False, hand_code))
+        shutil.rmtree(aot_dir, ignore_errors=True)
         rows.append(
             {
                 "name": name,
@@ -426,6 +453,16 @@ def compile_bench(repeats: int) -> list:
                 "warm_import": statistics.median(r["import"] for r in warm),
                 "warm_hit": all(r["stats"].get("cache_hit") for r in warm),
                 "warm_stats": warm[-1]["stats"],
+                "cold_cache": statistics.median(r["first"] for r in cold_cache),
+                "cold_aot": statistics.median(r["first"] for r in cold_aot),
+                "cold_aot_build": statistics.median(
+                    r["stats"].get("aot_build", 0.0) for r in cold_aot
+                ),
+                "cold_aot_status": cold_aot[-1]["stats"].get("aot"),
+                "warm_aot": statistics.median(r["first"] for r in warm_aot),
+                "warm_aot_mode": all(r["stats"].get("aot") == "loaded" for r in warm_aot),
+                "warm_aot_numba": any(r["numba_imported"] for r in warm_aot),
+                "warm_aot_stats": warm_aot[-1]["stats"],
                 "hand_warm": statistics.median(r["first"] for r in hand),
                 "import_numba": statistics.median(r["import_numba"] for r in hand),
             }
@@ -530,6 +567,7 @@ def targets(cases, comp) -> list:
         add(f"cold compile, first kernel in a process: {row['name']}", row["cold_first"], 1.5, s)
         add(f"cold compile, Numba already started: {row['name']}", row["cold_again"], 1.5, s)
         add(f"warm start to first result: {row['name']}", row["warm"], 0.15, s)
+        add(f"warm start to first result, aot=True: {row['name']}", row["warm_aot"], 0.15, s)
     return res
 
 
@@ -721,6 +759,23 @@ def main(argv=None):
                 f"| {r['name']} | {fmt_t(r['cold_first'])} | {fmt_t(r['cold_again'])} | "
                 f"{fmt_t(r['cold_numba'])} | {fmt_t(r['warm'])} | {fmt_t(r['warm_import'])} | "
                 f"{r['warm_hit']} | {fmt_t(r['hand_warm'])} | {fmt_t(r['import_numba'])} |"
+            )
+        md += [
+            "",
+            "With `aot=True` (a shared library per kernel in the cache, loaded without Numba). "
+            "Cold: a fresh process compiling into a new, empty cache directory, with and "
+            "without the AOT build; warm: a fresh process, cache (and library) filled.",
+            "",
+            "| graph | cold, cache=True | cold, aot=True | of which AOT build | AOT status | "
+            "warm start, aot=True | loaded without Numba |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in comp:
+            md.append(
+                f"| {r['name']} | {fmt_t(r['cold_cache'])} | {fmt_t(r['cold_aot'])} | "
+                f"{fmt_t(r['cold_aot_build'])} | {r['cold_aot_status']} | "
+                f"{fmt_t(r['warm_aot'])} | "
+                f"{r['warm_aot_mode'] and not r['warm_aot_numba']} |"
             )
         md.append("")
     tg = targets(cases, comp)

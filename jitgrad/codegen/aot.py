@@ -1,0 +1,414 @@
+"""Ahead-of-time artifacts: a kernel as a small shared library, loaded without Numba.
+
+``compile(..., aot=True)`` wraps a kernel's ``inner`` (outputs written into
+caller buffers) in a Numba ``cfunc`` taking raw pointers, takes its LLVM IR,
+gives the wrapper a fixed exported name (``jitgrad_kernel``) and every other
+definition internal linkage, optimizes at O3 for the host CPU, emits a PIC
+object and links it with the C compiler (``cc -shared -Wl,--no-undefined``)
+into ``<cache>/k_<hash>.<host>.so``. A later process that builds the same graph
+loads it with :mod:`ctypes` and never imports Numba or llvmlite.
+
+The artifact is refused (the kernel stays JIT-only) when the library needs
+anything beyond libc/libm: kernels that allocate temporaries call Numba's
+runtime (NRT), and so do parallel kernels.
+
+Files, beside the kernel's ``k_<hash>.py``:
+
+``k_<hash>.<host>.<sha256[:16]>.so``
+    the library, written atomically, named by its content.
+``k_<hash>.<host>.aot``
+    the manifest: JSON sealed by a first line ``# jitgrad aot sha256=<digest>``,
+    recording the SHA-256 of the library (checked before every ``dlopen``), the
+    argument kinds, the constant names, the CPU and the tools that built it; or,
+    for a kernel that cannot be built ahead of time, the reason (so later
+    processes do not retry).
+
+``<host>`` is :func:`host_key`: the library is machine code for this CPU, so a
+cache shared by machines holds one artifact per kind of CPU.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import logging
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+log = logging.getLogger("jitgrad")
+
+FORMAT = 1
+SYMBOL = "jitgrad_kernel"
+_HEADER = "# jitgrad aot sha256="
+
+# Undefined symbols a library may keep: libc/libm, and the weak references of
+# the C runtime's start files.
+ALLOWED = frozenset(
+    """memset memcpy memmove
+    exp expf exp2 exp2f expm1 expm1f log logf log2 log2f log10 log10f log1p log1pf
+    pow powf sqrt sqrtf cbrt cbrtf hypot hypotf fabs fabsf fmod fmodf
+    sin sinf cos cosf tan tanf sincos sincosf asin asinf acos acosf atan atanf atan2 atan2f
+    sinh sinhf cosh coshf tanh tanhf asinh asinhf acosh acoshf atanh atanhf
+    erf erff erfc erfcf lgamma lgammaf tgamma tgammaf floor floorf ceil ceilf
+    round roundf trunc truncf rint rintf nearbyint nearbyintf fmin fminf fmax fmaxf
+    copysign copysignf ldexp ldexpf frexp frexpf
+    __cxa_finalize __gmon_start__ _ITM_deregisterTMCloneTable _ITM_registerTMCloneTable
+    """.split()
+)
+
+_SCALAR_CTYPES = {np.dtype("float64"): ctypes.c_double, np.dtype("float32"): ctypes.c_float}
+
+
+class Unsupported(Exception):
+    """This kernel cannot be built ahead of time (it stays JIT-only)."""
+
+
+# ----------------------------------------------------------------------------- host and tools
+
+_HOST = []
+_CPU_KEYS = (
+    "vendor_id",
+    "cpu family",
+    "model",
+    "flags",
+    "Features",
+    "CPU implementer",
+    "CPU architecture",
+    "CPU variant",
+    "CPU part",
+    "isa",
+    "cpu",
+)
+
+
+def host_key() -> str | None:
+    """A short digest naming the kind of machine code this host runs, or None
+    where it cannot be told cheaply (then there is no AOT).
+
+    It hashes ``platform.machine()``, ``sys.platform`` and the first processor's
+    identity and feature lines of ``/proc/cpuinfo`` (vendor, family, model, the
+    ``flags``/``Features`` line): the features are what the object code may
+    use, and reading them takes well under a millisecond with neither llvmlite
+    nor Numba imported. A changed feature set (another machine on a shared
+    cache, a microcode update hiding a feature) gives another key, so a new
+    artifact is built, never a wrong one loaded.
+    """
+    if not _HOST:
+        key = None
+        try:
+            lines = []
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    if not line.strip():
+                        if lines:
+                            break
+                        continue
+                    k, _, v = line.partition(":")
+                    if k.strip() in _CPU_KEYS:
+                        lines.append(f"{k.strip()}:{' '.join(v.split())}")
+            if any(x.split(":")[0] in ("flags", "Features", "isa") for x in lines):
+                text = "\n".join([platform.machine(), sys.platform] + lines)
+                key = hashlib.sha256(text.encode()).hexdigest()[:16]
+        except OSError:
+            pass
+        _HOST.append(key)
+    return _HOST[0]
+
+
+def find_cc() -> list | None:
+    """The C compiler command: ``$CC`` when set (and only it), else ``cc``,
+    ``gcc`` or ``clang`` on ``PATH``; None if there is none."""
+    env = os.environ.get("CC")
+    if env is not None:
+        parts = shlex.split(env)
+        if not parts:
+            return None
+        exe = shutil.which(parts[0])
+        return [exe] + parts[1:] if exe else None
+    for name in ("cc", "gcc", "clang"):
+        exe = shutil.which(name)
+        if exe:
+            return [exe]
+    return None
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def paths(directory: str, name: str, host: str):
+    """``(prefix, manifest path)``: a library is ``<prefix>.<sha256[:16]>.so``, named
+    by its content, so a manifest never names a file that another process's build
+    replaced (and a path already loaded in this process has the same bytes)."""
+    base = os.path.join(directory, f"{name}.{host}")
+    return base, base + ".aot"
+
+
+def _libs(prefix: str) -> list:
+    d, stem = os.path.split(prefix)
+    try:
+        return [
+            os.path.join(d, f)
+            for f in os.listdir(d)
+            if f.startswith(stem + ".") and f.endswith(".so")
+        ]
+    except OSError:
+        return []
+
+
+def _seal(manifest: dict) -> bytes:
+    body = json.dumps(manifest, sort_keys=True, indent=1)
+    return f"{_HEADER}{hashlib.sha256(body.encode()).hexdigest()}\n{body}".encode()
+
+
+def read_manifest(path: str):
+    """The manifest dict if its seal matches, None if missing, raises ValueError if corrupt."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return None
+    try:
+        first, _, body = raw.decode().partition("\n")
+        if first[len(_HEADER) :] != hashlib.sha256(body.encode()).hexdigest() or not (
+            first.startswith(_HEADER)
+        ):
+            raise ValueError("seal does not match")
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(str(e)) from None
+
+
+def _remove(*files):
+    for p in files:
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+
+
+def arg_kinds(inputs, outputs, consts) -> list:
+    """One entry per argument of the exported function: a scalar dtype (passed by
+    value) or ``"p"`` (a pointer to C-contiguous data)."""
+    kinds = []
+    for v in inputs:
+        if v.ndim == 0:
+            if v.dtype not in _SCALAR_CTYPES:
+                raise Unsupported(f"scalar input of dtype {v.dtype}")
+            kinds.append(v.dtype.str)
+        else:
+            kinds.append("p")
+    kinds += ["p"] * (len(outputs) + len(consts))
+    return kinds
+
+
+# ----------------------------------------------------------------------------- load
+
+
+def load(directory: str, name: str, host: str, head: list):
+    """``head``: the argument kinds of the inputs and outputs (:func:`arg_kinds`).
+
+    ``(function, manifest)`` for a valid artifact; ``(None, manifest)`` when the
+    manifest says this kernel has no artifact; ``(None, None)`` when there is
+    none (or it was invalid: then it is removed, with a logged warning)."""
+    prefix, man_path = paths(directory, name, host)
+    try:
+        man = read_manifest(man_path)
+    except ValueError as e:
+        log.warning("jitgrad: AOT manifest %s is corrupt (%s); removing it", man_path, e)
+        _remove(man_path, *_libs(prefix))
+        return None, None
+    if man is None:
+        return None, None
+    why = None
+    so = man.get("so")
+    so_path = os.path.join(directory, so) if isinstance(so, str) else man_path
+    if man.get("format") != FORMAT or man.get("kernel") != name or man.get("host") != host:
+        why = "built for another kernel, host or format"
+    elif "unsupported" in man:
+        return None, man
+    elif not (
+        isinstance(so, str)
+        and os.path.basename(so) == so
+        and so.startswith(os.path.basename(prefix) + ".")
+        and so.endswith(".so")
+    ):
+        why = "the manifest names no library of this kernel"
+    elif man.get("args") != head + ["p"] * len(man.get("consts", ())):
+        why = "argument kinds do not match"
+    else:
+        try:
+            with open(so_path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            data, why = None, f"cannot read the library ({e})"
+        if data is not None and hashlib.sha256(data).hexdigest() != man.get("so_sha256"):
+            why = "the library's SHA-256 does not match its manifest"
+    if why is None:
+        try:
+            # PyDLL: the call holds the GIL, like a Numba kernel called from Python.
+            fn = getattr(ctypes.PyDLL(so_path), man.get("symbol", SYMBOL))
+            fn.restype = None
+            fn.argtypes = [
+                _SCALAR_CTYPES[np.dtype(k)] if k != "p" else ctypes.c_void_p for k in man["args"]
+            ]
+            return fn, man
+        except (OSError, AttributeError, TypeError) as e:
+            why = f"cannot load it ({e})"
+    log.warning("jitgrad: AOT artifact %s unusable (%s); removing it", so_path, why)
+    _remove(man_path, so_path)
+    return None, None
+
+
+# ----------------------------------------------------------------------------- build
+
+
+def mark_unsupported(directory: str, name: str, host: str, reason: str):
+    from .kernel import _atomic_write
+
+    _, man_path = paths(directory, name, host)
+    man = {"format": FORMAT, "kernel": name, "host": host, "unsupported": reason}
+    _atomic_write(man_path, _seal(man))
+
+
+def build(kernel, directory: str, name: str, host: str, cc: list, check=None) -> dict:
+    """Build, check and write the artifact of ``kernel`` (a JIT-mode Kernel);
+    returns its manifest. ``check(fn)``, given the new library's function before
+    it is written to the cache, returns why it is wrong, or None. Raises
+    :class:`Unsupported` when the kernel cannot be built ahead of time; other
+    errors (no room on disk, a broken compiler) pass."""
+    import llvmlite
+    import llvmlite.binding as llvm
+    import numba as nb
+    from numba import types as T
+
+    from .kernel import _atomic_write
+
+    consts = kernel._consts
+    for c in consts:
+        if not (isinstance(c, np.ndarray) and c.ndim and c.flags.c_contiguous):
+            raise Unsupported("a constant that is not a C-contiguous array")
+    kinds = arg_kinds(kernel.inputs, kernel.outputs, consts)
+    params, sig, call = [], [], []
+    for q, v in enumerate(kernel.inputs):
+        params.append(f"a{q}")
+        t = nb.from_dtype(v.dtype)
+        if v.ndim == 0:
+            sig.append(t)
+            call.append(f"a{q}")
+        else:
+            sig.append(T.CPointer(t))
+            call.append(f"carray(a{q}, {tuple(v.shape)})")
+    for j, o in enumerate(kernel.outputs):
+        params.append(f"o{j}")
+        sig.append(T.CPointer(nb.from_dtype(o.dtype)))
+        call.append(f"carray(o{j}, {tuple(o.shape) if o.ndim else (1,)})")
+    for q, c in enumerate(consts):
+        params.append(f"c{q}")
+        sig.append(T.CPointer(nb.from_dtype(c.dtype)))
+        call.append(f"carray(c{q}, {c.shape})")
+    src = f"def aot_entry({', '.join(params)}):\n    inner({', '.join(call)})\n"
+    env = {"carray": nb.carray, "inner": kernel.inner}
+    exec(src, env)
+    try:
+        cf = nb.cfunc(T.void(*sig), error_model="numpy")(env["aot_entry"])
+    except Exception as e:
+        raise Unsupported(f"numba cannot compile the C wrapper: {type(e).__name__}: {e}") from None
+
+    mod = llvm.parse_assembly(cf._library.get_llvm_str())
+    mod.get_function(cf.native_name).name = SYMBOL
+    for fn in mod.functions:
+        if not fn.is_declaration and fn.name != SYMBOL:
+            fn.linkage = "internal"
+    for gv in mod.global_variables:
+        if not gv.is_declaration:
+            gv.linkage = "internal"
+    cpu = llvm.get_host_cpu_name()
+    features = llvm.get_host_cpu_features().flatten()
+    tm = llvm.Target.from_default_triple().create_target_machine(
+        cpu=cpu, features=features, opt=3, reloc="pic", codemodel="default"
+    )
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)  # O3; drops the unused NRT and exception helpers
+    obj = tm.emit_object(mod)
+
+    prefix, man_path = paths(directory, name, host)
+    with tempfile.TemporaryDirectory(prefix=".aot-", dir=directory) as tmp:
+        o_file = os.path.join(tmp, "k.o")
+        s_file = os.path.join(tmp, "k.so")
+        with open(o_file, "wb") as f:
+            f.write(obj)
+        cmd = cc + ["-shared", "-s", "-Wl,--no-undefined", "-o", s_file, o_file, "-lm"]
+        p = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if p.returncode != 0:
+            last = (p.stderr.strip().splitlines() or ["?"])[-1][:300]
+            if "undefined reference" in p.stderr:
+                syms = sorted(set(re.findall(r"undefined reference to [`'](\S+?)'", p.stderr)))
+                raise Unsupported(
+                    f"the code needs more than libc/libm: {', '.join(syms[:6]) or last}"
+                )
+            raise RuntimeError(f"{' '.join(cmd)} failed: {last}")
+        # --no-undefined already refused symbols libc/libm lack; nm (where there
+        # is one) checks the rest against the allow-list.
+        undefined = _undefined(s_file) or ()
+        bad = sorted(s for s in undefined if s not in ALLOWED)
+        if bad:
+            raise Unsupported(f"the library needs symbols beyond libc/libm: {', '.join(bad[:8])}")
+        with open(s_file, "rb") as f:
+            data = f.read()
+        if check is not None:
+            # Load the very file checked (a path already loaded would give the old one).
+            fn = getattr(ctypes.PyDLL(s_file), SYMBOL)
+            fn.restype = None
+            fn.argtypes = [
+                _SCALAR_CTYPES[np.dtype(k)] if k != "p" else ctypes.c_void_p for k in kinds
+            ]
+            why = check(fn)
+            if why:
+                raise Unsupported(why)
+    sha = hashlib.sha256(data).hexdigest()
+    so_path = f"{prefix}.{sha[:16]}.so"
+    man = {
+        "format": FORMAT,
+        "kernel": name,
+        "host": host,
+        "symbol": SYMBOL,
+        "args": kinds,
+        "consts": list(kernel._const_names),
+        "so": os.path.basename(so_path),
+        "so_sha256": sha,
+        "cpu": cpu,
+        "features": features,
+        "triple": llvm.get_default_triple(),
+        "numba": nb.__version__,
+        "llvmlite": llvmlite.__version__,
+        "cc": cmd[0],
+    }
+    _atomic_write(so_path, data)
+    _atomic_write(man_path, _seal(man))
+    return man
+
+
+def _undefined(path: str):
+    """Names of the undefined dynamic symbols of a library (via ``nm``), or None."""
+    nm = shutil.which("nm")
+    if nm is None:
+        return None
+    p = subprocess.run([nm, "-D", "--undefined-only", path], capture_output=True, text=True)
+    if p.returncode != 0:
+        return None
+    out = set()
+    for line in p.stdout.splitlines():
+        parts = line.split()
+        if parts:
+            out.add(parts[-1].split("@")[0])
+    return out
