@@ -488,6 +488,27 @@ def test_into_wrong_number_of_buffers(small):
 # ----------------------------------------------------------------------------- argument checks
 
 
+def test_call_is_numba_dispatch_and_never_respecializes(small):
+    """``k(...)`` is the dispatcher of ``entry`` itself (no Python frame); inputs
+    that do not match its compiled signature exactly are converted, not compiled
+    for."""
+    k, ins, outs = small
+    assert type(k).__call__ is k.njit
+    want = k(X0, 1.0, M0, U0)
+    M_f = np.asfortranarray(M0)
+    ro = X0.copy()
+    ro.setflags(write=False)
+    odd = [
+        (X0.tolist(), 1, M0, U0),  # a list, an int
+        (ro, np.float64(1.0), M_f, U0.astype(np.float32)),  # read-only, Fortran order, float32
+        (np.repeat(X0, 2)[::2], 1.0, M0, U0),  # non-contiguous
+    ]
+    for args in odd:
+        for g, w in zip(k(*args), want):
+            np.testing.assert_array_equal(g, w)
+    assert len(k.njit.overloads) == 1
+
+
 @pytest.mark.parametrize("n", [0, 3, 5])
 def test_wrong_argument_count(small, n):
     k, _, _ = small

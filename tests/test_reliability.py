@@ -604,12 +604,8 @@ BAD_ARGS = [
         "missing 4 required positional arguments: 'kx', 'ks', 'kA', and 'ky32'",
     ),
     ("too_few", (_X, _S, _AA), TypeError, "missing 1 required positional argument: 'ky32'"),
-    (
-        "too_many",
-        (_X, _S, _AA, _Y, _Y),
-        TypeError,
-        "kernel takes 4 input(s) (kx, ks, kA, ky32), got 5",
-    ),
+    # Too many: Numba's dispatcher (the kernel's call path) says so before any check of ours.
+    ("too_many", (_X, _S, _AA, _Y, _Y), TypeError, "too many arguments: expected 4, got 5"),
     (
         "shape_long",
         (np.ones(4), _S, _AA, _Y),
@@ -752,15 +748,21 @@ def test_keyword_arguments_by_input_name(kern):
     got = k(_X, _S, kA=_AA, ky32=_Y)
     for a, b in zip(got, k(_X, _S, _AA, _Y)):
         np.testing.assert_array_equal(a, b)
-    with pytest.raises(TypeError, match="'kz'"):
+    # An unknown or repeated keyword is refused by Numba's dispatcher (its own wording).
+    with pytest.raises(TypeError, match="argument"):
         k(_X, _S, _AA, _Y, kz=1.0)
-    with pytest.raises(TypeError, match="'kA'"):
+    with pytest.raises(TypeError, match="argument"):
         k(_X, _S, _AA, kA=_AA, ky32=_Y)
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'kA'"):
+        k(_X, _S, ky32=_Y)
 
 
 def test_too_many_arguments_message(kern):
-    with pytest.raises(TypeError, match=r"4 input\(s\) \(kx, ks, kA, ky32\)"):
+    with pytest.raises(TypeError, match=r"expected 4, got 5"):
         kern[0](_X, _S, _AA, _Y, _Y)
+    # The Python-side path (batch kernels, AOT mode) names the inputs.
+    with pytest.raises(TypeError, match=r"4 input\(s\) \(kx, ks, kA, ky32\)"):
+        jg.Kernel.__call__(kern[0], _X, _S, _AA, _Y, _Y)
 
 
 def _check_against(kern, args):

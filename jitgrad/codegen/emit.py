@@ -1016,13 +1016,19 @@ class Emitter:
         big = any(a.nbytes > GLOBAL_CONST_BYTES for a in self.consts.values())
         # Large global arrays make a function uncacheable: compile this one per process.
         L.append("@nb.njit(**dict(_OPTS, cache=False))" if big else "@nb.njit(**_OPTS)")
-        L.append(f"def entry({args}):")
+        # Defaults only so that a call from Python with an input missing reaches
+        # the kernel's own argument check (which names it) instead of Numba's.
+        L.append(f"def entry({', '.join(a + '=None' for a in self.arg_names)}):")
         for v, a in zip(self.inputs, self.arg_names):
             # Compiled code does not check shapes; k.njit is called from user code.
             if v.ndim:
+                # The message says what came, as the Python-side checks do.
+                got = ' + ", " + '.join(f"str({a}.shape[{q}])" for q in range(v.ndim))
+                tail = '",)"' if v.ndim == 1 else '")"'
                 L.append(f"    if {a}.shape != {tuple(v.shape)}:")
                 L.append(
-                    f"        raise ValueError(\"input '{_quote(v.p['name'])}': expected shape {tuple(v.shape)}\")"
+                    f"        raise ValueError(\"input '{_quote(v.p['name'])}': expected shape "
+                    f'{tuple(v.shape)}, got shape (" + {got} + {tail})'
                 )
         L.append(f"    return entry_c({args}{extra})")
         L += ["", ""]

@@ -389,11 +389,14 @@ class Kernel:
     def _specialize(self):
         """Give this kernel a generated ``__call__`` taking the inputs by name.
 
-        Its fast path (arrays of the right dtype and shape, C-contiguous; Python
-        floats for float64 scalars) is a few attribute checks, then the compiled
-        code's own entry point, skipping Numba's type dispatch; anything else
-        goes through :meth:`_convert` first. A wrong number of arguments is
-        Python's ``TypeError`` naming the missing input.
+        Where it can, the kernel's ``__call__`` is Numba's own dispatcher
+        (:meth:`_dispatch_directly`). Otherwise (AOT mode, large constants) it is
+        generated Python whose fast path (arrays of the right dtype and shape,
+        C-contiguous; Python floats for float64 scalars) is a few attribute
+        checks, then the compiled code's own entry point. Anything else goes
+        through :meth:`_convert` first. A missing input is a ``TypeError``
+        naming it; too many arguments or an unknown keyword is a ``TypeError``
+        worded by Numba (dispatcher) or Python (generated code).
         """
         if self.batch:
             return self
@@ -430,6 +433,8 @@ class Kernel:
             )
         if self.aot:
             self._specialize_aot(names, lines, env)
+        elif self._dispatch_directly():
+            return self
         else:
             consts = []
             for q, c in enumerate(self._consts):
@@ -441,6 +446,51 @@ class Kernel:
         exec("\n".join(lines), env)
         self.__class__ = type("Kernel", (Kernel,), {"__call__": env["__call__"]})
         return self
+
+    def _dispatch_directly(self) -> bool:
+        """Make ``k(...)`` Numba's own dispatcher of ``entry`` (a C-level call: no
+        Python frame, the type checks of Numba's dispatch, the shape checks in
+        compiled code), with :meth:`_convert` behind it for every argument whose
+        type does not match the compiled signature exactly (lists, integer or
+        non-contiguous arrays, read-only arrays, ...). Not where ``entry``
+        holds large constants (it is then compiled in every process)."""
+        from numba.core.dispatcher import OmittedArg
+
+        from .emit import GLOBAL_CONST_BYTES
+
+        if any(c.nbytes > GLOBAL_CONST_BYTES for c in self._consts):
+            return False
+        dispatcher = self.njit
+        dispatcher.compile(tuple(_numba_type(v.shape, v.dtype) for v in self.inputs))
+        sig = next(iter(self._entry_c.overloads))
+        entry_c = self._entry_c.overloads[sig].entry_point
+        consts = self._consts
+        args_of = self._args
+        names = self._names
+
+        def convert_and_call(*args, **kws):
+            # Called by Numba's dispatcher where no compiled signature matches the
+            # argument types exactly: it expects a callable to call with the
+            # original arguments. Never compiles another specialisation.
+            missing = [repr(n) for n, a in zip(names, args) if isinstance(a, OmittedArg)]
+            if missing:
+                # Worded as Python words it for a function with these parameters.
+                if len(missing) == 1:
+                    listed = missing[0]
+                elif len(missing) == 2:
+                    listed = " and ".join(missing)
+                else:
+                    listed = ", ".join(missing[:-1]) + f", and {missing[-1]}"
+                plural = "s" if len(missing) > 1 else ""
+                raise TypeError(
+                    f"kernel missing {len(missing)} required positional argument{plural}: {listed}"
+                )
+            result = entry_c(*args_of(args), *consts)
+            return lambda *_a, **_k: result
+
+        dispatcher._compile_for_args = convert_and_call
+        self.__class__ = type("Kernel", (Kernel,), {"__call__": staticmethod(dispatcher)})
+        return True
 
     def _call_batch(self, args):
         if not args:
