@@ -33,6 +33,8 @@ import numpy as np
 import numba as nb
 from numba import prange
 
+from jitgrad.codegen.errors import InputShapeError
+
 _OPTS = dict(cache={cache}, error_model="numpy", fastmath={fastmath})
 """
 
@@ -1014,23 +1016,34 @@ class Emitter:
         L.append(body)
         L += ["", ""]
         big = any(a.nbytes > GLOBAL_CONST_BYTES for a in self.consts.values())
-        # Large global arrays make a function uncacheable: compile this one per process.
-        L.append("@nb.njit(**dict(_OPTS, cache=False))" if big else "@nb.njit(**_OPTS)")
-        # Defaults only so that a call from Python with an input missing reaches
-        # the kernel's own argument check (which names it) instead of Numba's.
-        L.append(f"def entry({', '.join(a + '=None' for a in self.arg_names)}):")
+        # ``entry`` checks the shapes (compiled code does not; k.njit is called from
+        # user code). Defaults only so that a call from Python with an input
+        # missing reaches the kernel's own check, which names it.
+        checks = [f"def entry({', '.join(a + '=None' for a in self.arg_names)}):"]
         for v, a in zip(self.inputs, self.arg_names):
-            # Compiled code does not check shapes; k.njit is called from user code.
             if v.ndim:
-                # The message says what came, as the Python-side checks do.
-                got = ' + ", " + '.join(f"str({a}.shape[{q}])" for q in range(v.ndim))
-                tail = '",)"' if v.ndim == 1 else '")"'
-                L.append(f"    if {a}.shape != {tuple(v.shape)}:")
-                L.append(
-                    f"        raise ValueError(\"input '{_quote(v.p['name'])}': expected shape "
-                    f'{tuple(v.shape)}, got shape (" + {got} + {tail})'
+                # The message says what came, as the Python-side checks do; the
+                # dimensions go as integers (see jitgrad.codegen.errors).
+                got = ", ".join(f"{a}.shape[{q}]" for q in range(v.ndim))
+                checks.append(f"    if {a}.shape != {tuple(v.shape)}:")
+                checks.append(
+                    f"        raise InputShapeError(\"input '{_quote(v.p['name'])}': expected shape "
+                    f'{tuple(v.shape)}", {got})'
                 )
-        L.append(f"    return entry_c({args}{extra})")
+        if big:
+            # Large global arrays make a function uncacheable: this one is compiled
+            # per process, on first use, and calls entry_c (constants as arguments).
+            L.append("@nb.njit(**dict(_OPTS, cache=False))")
+            L += checks
+            L.append(f"    return entry_c({args}{extra})")
+        else:
+            # The body itself (constants as globals): what k(...) calls through
+            # Numba's dispatcher, compiled once (no entry_c to link and optimise again).
+            L.append(
+                "@nb.njit(parallel=True, **_OPTS)" if self.used_prange else "@nb.njit(**_OPTS)"
+            )
+            L += checks
+            L += body.split("\n")[1:]
         L += ["", ""]
         L.append("@nb.njit(parallel=True, **_OPTS)" if inner_prange else "@nb.njit(**_OPTS)")
         L.append(inner)

@@ -333,6 +333,8 @@ class Kernel:
         conv = self._args(args)
         if self.aot:
             return self._aot_call(conv)
+        if _direct(self):
+            return self.njit(*conv)
         return self._entry_c(*conv, *self._consts)
 
     # ------------------------------------------------------------------ AOT mode
@@ -456,15 +458,13 @@ class Kernel:
         holds large constants (it is then compiled in every process)."""
         from numba.core.dispatcher import OmittedArg
 
-        from .emit import GLOBAL_CONST_BYTES
-
-        if any(c.nbytes > GLOBAL_CONST_BYTES for c in self._consts):
+        if not _direct(self):
             return False
         dispatcher = self.njit
-        dispatcher.compile(tuple(_numba_type(v.shape, v.dtype) for v in self.inputs))
-        sig = next(iter(self._entry_c.overloads))
-        entry_c = self._entry_c.overloads[sig].entry_point
-        consts = self._consts
+        sig = tuple(_numba_type(v.shape, v.dtype) for v in self.inputs)
+        dispatcher.compile(sig)  # compiled by _precompile already: no work here
+        entry_c = dispatcher.overloads[sig].entry_point
+        consts = ()  # entry reads its (small) constants as globals
         args_of = self._args
         names = self._names
 
@@ -980,12 +980,23 @@ def _simplify(outs, level):
     return simplify(outs, level=level)
 
 
+def _direct(kernel) -> bool:
+    """Whether ``entry`` holds the body (constants small enough to be globals of
+    a cacheable function), so that ``k(...)`` can be its dispatcher."""
+    from .emit import GLOBAL_CONST_BYTES
+
+    return not any(c.nbytes > GLOBAL_CONST_BYTES for c in kernel._consts)
+
+
 def _precompile(kernel, inputs, outs, batch):
     """Compile (or load from Numba's cache) the one signature the wrapper calls."""
     import numba
 
     consts = [numba.typeof(c) for c in kernel._consts]
-    if batch:
+    if not batch and _direct(kernel):
+        # k(...) will be entry's dispatcher (Kernel._dispatch_directly).
+        kernel.njit.compile(tuple(_numba_type(v.shape, v.dtype) for v in inputs))
+    elif batch:
         bins = [_numba_type(v.shape, v.dtype, lead=1) for v in inputs]
         bouts = [_numba_type(o.shape, o.dtype, lead=1) for o in outs]
         kernel._batch.compile(tuple(bins + bouts + consts))
