@@ -37,3 +37,12 @@ def test_console_example(command, expected, capsys):
     out = capsys.readouterr()
     assert (out.out + out.err) == expected
     assert status == (2 if "error:" in expected else 0)
+
+
+def test_every_public_name_in_the_api_reference():
+    """Each name jitgrad exports has an entry in docs/api.md."""
+    import jitgrad as jg
+
+    api = (DOCS / "api.md").read_text()
+    missing = [n for n in jg.__all__ if f"jitgrad.{n}" not in api]
+    assert not missing
