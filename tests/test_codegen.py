@@ -980,3 +980,27 @@ def test_pairwise_forms_match_evaluate(cache_dir, n, dtype):
     want = jg.evaluate(outs, dict(zip(ins, vals)))
     for j, (a, b) in enumerate(zip(k(*vals), want)):
         assert_matches(a, b, f"output {j}")
+
+
+def test_large_constant_kernel_keeps_the_generated_call():
+    """A constant above GLOBAL_CONST_BYTES is an argument of entry_c (Numba cannot
+    cache functions with large global arrays): k(...) is then generated Python
+    calling entry_c, with the same conversions and errors."""
+    from jitgrad.codegen.emit import GLOBAL_CONST_BYTES
+
+    n = GLOBAL_CONST_BYTES // 8 + 100
+    w = np.linspace(-1.0, 2.0, n)
+    x = jg.vector("x", n)
+    f = jg.sum(jg.sin(x) * w)
+    k = jg.compile([x], [f, jg.grad(f, x)], cache=False)
+    assert type(k).__call__ is not k.njit
+    xv = np.linspace(0.0, 1.0, n)
+    want = jg.evaluate([f, jg.grad(f, x)], {x: xv})
+    for args in [(xv,), (xv.tolist(),), (np.repeat(xv, 2)[::2],)]:
+        got = k(*args)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+    with pytest.raises(ValueError, match=rf"expected shape \({n},\), got shape \(3,\)"):
+        k(np.zeros(3))
+    with pytest.raises(TypeError, match="'x'"):
+        k()
