@@ -24,6 +24,7 @@ environment: ``JITGRAD_PROGRESS`` (``auto``, ``1`` or ``0``) and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -148,27 +149,70 @@ _active: dict = {}  # id(task) -> task, for the watcher
 _cond = threading.Condition(threading.Lock())
 _parked = True
 _watcher = None
+_stopping = False  # set by no_watcher(): the watcher exits and is not restarted
+
+
+def _start_watcher():
+    """Start the watcher thread (call with ``_cond`` held)."""
+    global _parked, _watcher
+    _watcher = threading.Thread(target=_watch, name="jitgrad-progress", daemon=True)
+    _parked = False
+    _watcher.start()
 
 
 def _register(t):
-    global _parked, _watcher
+    global _parked
     _active[id(t)] = t
     # Read after the insert: if the watcher is parking concurrently it sees the task.
     if _parked:
         with _cond:
+            if _stopping:
+                return
             if _watcher is None or not _watcher.is_alive():
-                _watcher = threading.Thread(target=_watch, name="jitgrad-progress", daemon=True)
-                _parked = False
-                _watcher.start()
+                _start_watcher()
             else:
                 _parked = False
                 _cond.notify()
+
+
+@contextlib.contextmanager
+def no_watcher():
+    """Stop the watcher thread for the duration of the block, then start it again
+    if tasks are running. For code that forks (the SymPy workers): forking a
+    process that has other threads can deadlock the child (Python 3.12+ warns).
+
+    Examples
+    --------
+    >>> import threading
+    >>> from jitgrad import progress
+    >>> with progress.no_watcher():
+    ...     "jitgrad-progress" in [t.name for t in threading.enumerate()]
+    False
+    """
+    global _stopping, _watcher, _parked
+    with _cond:
+        w = _watcher
+        _stopping = True
+        _cond.notify_all()
+    if w is not None and w is not threading.current_thread():
+        w.join()
+    try:
+        yield
+    finally:
+        with _cond:
+            _stopping = False
+            _watcher = None
+            _parked = True
+            if _active:
+                _start_watcher()
 
 
 def _watch():
     global _parked
     idle_since = None
     while True:
+        if _stopping:
+            return
         now = time.perf_counter()
         if _active:
             idle_since = None
@@ -182,20 +226,22 @@ def _watch():
         elif now - idle_since > _PARK_AFTER:
             with _cond:
                 _parked = True
-                if not _active:
+                if not _active and not _stopping:
                     _cond.wait()
             idle_since = None
             continue
         with _cond:
-            _cond.wait(_TICK)
+            if not _stopping:
+                _cond.wait(_TICK)
 
 
 def _after_fork():
-    global _cond, _parked, _watcher
+    global _cond, _parked, _watcher, _stopping
     _active.clear()
     _cond = threading.Condition(threading.Lock())
     _parked = True
     _watcher = None
+    _stopping = False
 
 
 if hasattr(os, "register_at_fork"):

@@ -957,7 +957,11 @@ def _pool(n: int):
     # does not exist (Windows) they are spawned, which re-imports the main module.
     methods = mp.get_all_start_methods()
     ctx = mp.get_context("fork" if "fork" in methods else "spawn")
-    return ctx.Pool(n)
+    from .progress import no_watcher
+
+    # No thread of ours may run while the workers are forked.
+    with no_watcher():
+        return ctx.Pool(n)
 
 
 def sympy_pass(outs: list, timeout: float = 5.0, *, max_ops: int = MAX_CLUSTER_OPS, workers=None):

@@ -254,3 +254,35 @@ def test_settings(settings, monkeypatch):
     assert progress._env_after() == 0.25
     monkeypatch.setenv("JITGRAD_PROGRESS_AFTER", "soon")
     assert progress._env_after() == 1.0
+
+
+def test_no_watcher_stops_and_restarts_the_thread():
+    """Inside no_watcher() the watcher thread is gone; a task still running when
+    it ends gets its watcher back."""
+    from jitgrad import progress
+
+    def alive():
+        return [t for t in threading.enumerate() if t.name == "jitgrad-progress"]
+
+    with progress.task("outer", after=1e9) as rep:
+        rep.phase("one")
+        assert alive()
+        with progress.no_watcher():
+            assert not alive()
+        assert alive()
+
+
+def test_sympy_workers_forked_without_our_thread():
+    """The SymPy level forks worker processes: the progress watcher must not be
+    running then (Python 3.12+ warns that forking a multi-threaded process may
+    deadlock the child)."""
+    import warnings
+
+    x = jg.vector("x", 3)
+    jg.compile([x], [jg.sum(x * x)], cache=False)  # the watcher thread exists now
+    a, b = jg.scalars("a b")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = jg.simplify(jg.grad(a**2 * jg.sin(b), a), level="sympy")
+    assert str(out) == "2*a*sin(b)"
+    assert not [w for w in caught if "multi-threaded" in str(w.message)]
