@@ -16,6 +16,7 @@ import pytest
 import jitgrad as jg
 from jitgrad.codegen import aot as A
 from jitgrad.codegen import kernel as K
+from jitgrad.codegen.errors import InputShapeError
 
 pytestmark = [
     pytest.mark.skipif(A.find_cc() is None, reason="no C compiler ($CC, cc, gcc, clang) found"),
@@ -87,12 +88,12 @@ def here(cache, monkeypatch):
 
 
 def _artifacts(cache, suffix):
-    return sorted(f for f in os.listdir(cache) if f.endswith(suffix))
+    return sorted(f for f in os.listdir(cache) if f.startswith("k_") and f.endswith(suffix))
 
 
 def test_warm_start_in_a_new_process_needs_no_numba(cache):
     first = _child(cache)
-    assert not first["aot"] and first["stats"]["aot"] == "built"
+    assert first["aot"] and first["stats"]["aot"] == "built"  # used at once
     assert len(_artifacts(cache, ".so")) == 1 and len(_artifacts(cache, ".aot")) == 1
 
     second = _child(cache, "more")
@@ -115,7 +116,7 @@ def test_in_process_aot_mode_matches_jit_and_checks_arguments(here):
     ins, outs, args = _graph("modes")
     jit = jg.compile(ins, outs, cache=False)
     k = jg.compile(ins, outs, aot=True)
-    assert k.stats["aot"] == "built" and not k.aot
+    assert k.stats["aot"] == "built" and k.aot and "numba" not in k.stats
     k2 = jg.compile(ins, outs, aot=True)
     assert k2.aot and k2.stats["aot"] == "loaded"
     want = jit(*args)
@@ -148,7 +149,7 @@ def test_corrupt_artifact_is_removed_and_rebuilt(here, caplog):
     with caplog.at_level("WARNING", logger="jitgrad"):
         k2 = jg.compile(ins, outs, aot=True)
     assert "SHA-256 does not match" in caplog.text
-    assert not k2.aot and k2.stats["aot"] == "built"  # JIT now, library rebuilt
+    assert k2.aot and k2.stats["aot"] == "built"  # library rebuilt
     k3 = jg.compile(ins, outs, aot=True)
     assert k3.aot
     assert k3(*args)[1].tobytes() == k2(*args)[1].tobytes()
@@ -159,7 +160,7 @@ def test_corrupt_artifact_is_removed_and_rebuilt(here, caplog):
     caplog.clear()
     with caplog.at_level("WARNING", logger="jitgrad"):
         k4 = jg.compile(ins, outs, aot=True)
-    assert "manifest" in caplog.text and not k4.aot and k4.stats["aot"] == "built"
+    assert "manifest" in caplog.text and k4.aot and k4.stats["aot"] == "built"
 
 
 def _key(ins, outs):
@@ -247,5 +248,172 @@ def test_missing_library_is_rebuilt(here, caplog):
     with caplog.at_level("WARNING", logger="jitgrad"):
         k = jg.compile(ins, outs, aot=True)
     assert "cannot read the library" in caplog.text
-    assert not k.aot and k.stats["aot"] == "built"
+    assert k.aot and k.stats["aot"] == "built"
     assert jg.compile(ins, outs, aot=True).aot
+
+
+# ----------------------------------------------------------------------------- the call path
+
+
+@pytest.fixture(scope="module")
+def pair(cache, tmp_path_factory):
+    """The same graph as an AOT-mode kernel and as a JIT kernel (no cache): a
+    vector, a scalar and a (2, 3) matrix in; a scalar, a vector and a matrix out."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("JITGRAD_CACHE_DIR", cache)
+    x = jg.vector("x_call", 3)
+    s = jg.scalar("s_call")
+    m = jg.matrix("m_call", 2, 3)
+    f = jg.sum(jg.sin(x) * s) + jg.sum(m * m)
+    outs = [f, jg.grad(f, x), jg.grad(f, m) * s]
+    ins = [x, s, m]
+    jg.compile(ins, outs, aot=True)
+    k = jg.compile(ins, outs, aot=True)
+    jit = jg.compile(ins, outs, cache=False)
+    mp.undo()
+    assert k.aot and k.stats["aot"] == "loaded" and not jit.aot
+    return k, jit
+
+
+X1 = np.array([0.5, -1.25, 2.0])
+M1 = np.arange(6.0).reshape(2, 3) / 7
+
+
+def _same(got, want):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert type(g) is type(w)
+        assert np.asarray(g).tobytes() == np.asarray(w).tobytes()
+
+
+def test_call_is_the_compiled_trampoline(pair):
+    k, jit = pair
+    assert type(type(k).__call__).__name__ == "builtin_function_or_method"
+    _same(k(X1, 0.75, M1), jit(X1, 0.75, M1))
+
+
+def test_arguments_convert_as_in_jit_mode(pair):
+    k, jit = pair
+    want = jit(X1, 0.75, M1)
+    ro = X1.copy()
+    ro.flags.writeable = False
+    for args, kws in [
+        ((X1.tolist(), 0.75, M1.tolist()), {}),
+        ((X1, np.float64(0.75), M1), {}),
+        ((X1, np.array(0.75), np.asfortranarray(M1)), {}),
+        ((ro, 0.75, M1), {}),
+        ((np.repeat(X1, 2)[::2], 0.75, M1), {}),
+        ((X1.astype(np.float32).astype(np.float64), 0.75, M1), {}),
+        ((), {"x_call": X1, "s_call": 0.75, "m_call": M1}),
+        ((X1,), {"m_call": M1, "s_call": 0.75}),
+    ]:
+        _same(k(*args, **kws), want)
+    w2 = jit(np.array([1.0, 2.0, 3.0]), 2.0, M1)
+    _same(k([1, 2, 3], 2, M1), w2)  # integers convert like NumPy
+    _same(k(np.array([1, 2, 3]), np.int64(2), M1), w2)
+
+
+@pytest.mark.parametrize(
+    ("args", "kws", "exc", "words"),
+    [
+        ((), {}, TypeError, ["'x_call'", "'s_call'", "'m_call'", "missing 3"]),
+        ((X1,), {}, TypeError, ["'s_call'", "'m_call'", "missing 2"]),
+        ((X1, 0.75, M1, M1), {}, TypeError, ["takes 3 input"]),
+        ((X1, 0.75, M1), {"zz": 1}, TypeError, ["unexpected keyword argument 'zz'"]),
+        ((X1, 0.75), {"x_call": X1}, TypeError, ["multiple values for argument 'x_call'"]),
+        ((np.ones(4), 0.75, M1), {}, InputShapeError, ["'x_call'", "(3,)", "(4,)"]),
+        ((X1, np.ones(2), M1), {}, InputShapeError, ["'s_call'", "()", "(2,)"]),
+        ((X1, 0.75, M1.T), {}, InputShapeError, ["'m_call'", "(2, 3)", "(3, 2)"]),
+        ((X1, "0.75", M1), {}, TypeError, ["'s_call'"]),
+        ((X1 + 1j, 0.75, M1), {}, TypeError, ["'x_call'"]),
+        ((X1, None, M1), {}, TypeError, ["'s_call'"]),
+    ],
+    ids=[
+        "none",
+        "missing2",
+        "too_many",
+        "unknown_kw",
+        "twice",
+        "shape",
+        "scalar_shape",
+        "transposed",
+        "str",
+        "complex",
+        "None",
+    ],
+)
+def test_bad_arguments_raise_like_jit_mode(pair, args, kws, exc, words):
+    k, _ = pair
+    with pytest.raises(exc) as e:
+        k(*args, **kws)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_into_and_strict_plan(pair):
+    k, jit = pair
+    want = jit(X1, 0.75, M1)
+    f, g, h = np.empty(1), np.empty(3), np.empty((2, 3))
+    k.into(X1, 0.75, M1, out=(f, g, h))
+    assert f[0] == want[0] and g.tobytes() == want[1].tobytes() and h.tobytes() == want[2].tobytes()
+    with pytest.raises(ValueError, match="output 2"):
+        k.into(X1, 0.75, M1, out=(f, g, np.empty((3, 2))))
+    # the C side refuses what no Python check let through
+    with pytest.raises(TypeError, match="does not match its plan"):
+        k._aot_strict(X1.tolist(), 0.75, M1)
+    with pytest.raises(ValueError, match="does not match its plan"):
+        k._aot_into(X1, 0.75, M1, f, g, np.empty((2, 3))[:, :2])
+    with pytest.raises(TypeError, match="expected 3 inputs"):
+        k._aot_strict(X1)
+
+
+def test_kernel_is_freed(here):
+    import gc
+    import weakref
+
+    ins, outs, args = _graph("freed")
+    jg.compile(ins, outs, aot=True)
+    k = jg.compile(ins, outs, aot=True)
+    assert k.aot
+    k(*args)
+    ref = weakref.ref(k)
+    del k
+    gc.collect()
+    assert ref() is None
+
+
+def test_corrupt_trampoline_is_rebuilt(tmp_path, monkeypatch, caplog):
+    d = str(tmp_path)
+    monkeypatch.setattr(A, "_TRAMPOLINE", {})
+    assert A.trampoline(d) is not None
+    (so,) = [f for f in os.listdir(d) if f.startswith("_jitgrad_trampoline") and f.endswith(".so")]
+    path = os.path.join(d, so)
+    with open(path, "rb") as fh:
+        good = fh.read()
+    with open(path, "r+b") as fh:
+        fh.seek(300)
+        fh.write(b"\x00\x01\x02\x03")
+    monkeypatch.setattr(A, "_TRAMPOLINE", {})
+    with caplog.at_level("WARNING", logger="jitgrad"):
+        assert A.trampoline(d) is not None
+    assert "call path" in caplog.text
+    with open(path, "rb") as fh:
+        rebuilt = fh.read()
+    assert len(rebuilt) == len(good)  # whole again (same compiler, same source)
+
+
+def test_float32_kernel_through_the_trampoline(here):
+    x = jg.vector("x_f32", 4, dtype="float32")
+    s = jg.scalar("s_f32", dtype="float32")
+    f = jg.sum(jg.exp(x) * s)
+    outs = [f, jg.grad(f, x), jg.grad(f, s)]
+    jg.compile([x, s], outs, aot=True)
+    k = jg.compile([x, s], outs, aot=True)
+    jit = jg.compile([x, s], outs, cache=False)
+    assert k.aot
+    a = np.linspace(0, 1, 4, dtype=np.float32)
+    for sv in (1.5, np.float32(1.5), 1.5000001):
+        got, want = k(a, sv), jit(a, sv)
+        assert got[1].dtype == np.float32
+        _same(got, want)
+    _same(k(a.astype(np.float64), 1.5), jit(a, 1.5))

@@ -55,12 +55,21 @@ def _ours(text):
     return [line for line in text.splitlines() if line.startswith("jitgrad: ")]
 
 
-def test_compile_reports_every_phase(cache_dir, settings, capfd, log_lines):
+@pytest.mark.parametrize("aot", [False, True])
+def test_compile_reports_every_phase(
+    cache_dir, settings, capfd, log_lines, aot, tmp_path, monkeypatch
+):
+    from jitgrad.codegen import aot as A
+
+    if aot and A.find_cc() is None:
+        pytest.skip("no C compiler: no AOT build to report")
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))  # a miss for each mode
     settings(True, after=0.0, bar=False)
     x, outs = _graph()
-    k = jg.compile([x], outs)  # a cache miss in the fresh directory
+    k = jg.compile([x], outs, aot=aot)  # a cache miss in the fresh directory
     err = _ours(capfd.readouterr().err)
     names = [line.split(": ", 2)[2].split("...")[0] for line in err[:-1]]
+    build = "aot build" if aot else "numba compile"
     assert names == [
         "hash",
         "cache lookup",
@@ -69,20 +78,20 @@ def test_compile_reports_every_phase(cache_dir, settings, capfd, log_lines):
         "lower",
         "emit",
         "cache write",
-        "numba compile",
+        build,
     ]
     assert err[0].startswith("jitgrad: compiling kernel (progress_x) -> 2 outputs, ")
-    assert "done in" in err[-1] and "numba compile" in err[-1]
+    assert "done in" in err[-1] and build in err[-1]
     # the same lines go to the logger
     logged = [m for m in log_lines() if "compiling kernel" in m]
     assert logged == err
     np.testing.assert_allclose(k(np.ones(3))[0], 3 * np.sin(1.0))
 
-    # a cache hit: no simplify, lower or emit, and Numba loads instead of compiling
-    jg.compile([x], outs)
+    # a cache hit: no simplify, lower or emit; Numba (or the AOT library) loads
+    jg.compile([x], outs, aot=aot)
     err = _ours(capfd.readouterr().err)
     names = [line.split(": ", 2)[2].split("...")[0] for line in err[:-1]]
-    assert names == ["hash", "cache lookup", "numba load"]
+    assert names == ["hash", "cache lookup", "aot load" if aot else "numba load"]
 
 
 def test_quick_task_says_nothing(cache_dir, settings, capfd, log_lines):

@@ -46,7 +46,7 @@ import numpy as np
 
 log = logging.getLogger("jitgrad")
 
-FORMAT = 1
+FORMAT = 2  # 2: one void **args argument (1: one C argument per array)
 SYMBOL = "jitgrad_kernel"
 _HEADER = "# jitgrad aot sha256="
 
@@ -65,7 +65,7 @@ ALLOWED = frozenset(
     """.split()
 )
 
-_SCALAR_CTYPES = {np.dtype("float64"): ctypes.c_double, np.dtype("float32"): ctypes.c_float}
+_SCALARS = (np.dtype("float64"), np.dtype("float32"))
 
 
 class Unsupported(Exception):
@@ -201,13 +201,36 @@ def arg_kinds(inputs, outputs, consts) -> list:
     kinds = []
     for v in inputs:
         if v.ndim == 0:
-            if v.dtype not in _SCALAR_CTYPES:
+            if v.dtype not in _SCALARS:
                 raise Unsupported(f"scalar input of dtype {v.dtype}")
             kinds.append(v.dtype.str)
         else:
             kinds.append("p")
     kinds += ["p"] * (len(outputs) + len(consts))
     return kinds
+
+
+_ALLOCATES = re.compile(
+    r"np\.(empty|full|zeros|ones|dot|ascontiguousarray|array|copy)\(|\.copy\(\)"
+)
+
+
+def needs_runtime(source: str) -> str | None:
+    """Why the ``inner`` function of a kernel module cannot run without Numba's
+    runtime (NRT), read from its source before anything is compiled, or None.
+
+    Temporary arrays (``np.empty``, ``np.full``, ...) and BLAS calls
+    (``np.dot``) need NRT or Numba's helper library; so may
+    ``np.ascontiguousarray`` (a copy). A kernel that passes this check and
+    still needs them is caught at link time (``--no-undefined``)."""
+    start = source.find("\ndef inner(")
+    if start < 0:
+        return "the module has no inner function"
+    end = source.find("\n@", start)
+    m = _ALLOCATES.search(source, start, end if end > 0 else len(source))
+    if m:
+        return f"the code allocates temporary arrays with Numba's runtime (NRT): {m.group(0)}..."
+    return None
 
 
 # ----------------------------------------------------------------------------- load
@@ -254,18 +277,132 @@ def load(directory: str, name: str, host: str, head: list):
             why = "the library's SHA-256 does not match its manifest"
     if why is None:
         try:
-            # PyDLL: the call holds the GIL, like a Numba kernel called from Python.
-            fn = getattr(ctypes.PyDLL(so_path), man.get("symbol", SYMBOL))
-            fn.restype = None
-            fn.argtypes = [
-                _SCALAR_CTYPES[np.dtype(k)] if k != "p" else ctypes.c_void_p for k in man["args"]
-            ]
-            return fn, man
-        except (OSError, AttributeError, TypeError) as e:
+            return address(so_path, man.get("symbol", SYMBOL)), man
+        except (OSError, AttributeError) as e:
             why = f"cannot load it ({e})"
     log.warning("jitgrad: AOT artifact %s unusable (%s); removing it", so_path, why)
     _remove(man_path, so_path)
     return None, None
+
+
+_HANDLES = []  # libraries loaded by this process: never closed (their code may run)
+
+
+def address(path: str, symbol: str = SYMBOL) -> int:
+    """Load the library at ``path`` and return the address of ``symbol``."""
+    lib = ctypes.CDLL(path)
+    _HANDLES.append(lib)
+    return ctypes.cast(getattr(lib, symbol), ctypes.c_void_p).value
+
+
+# ----------------------------------------------------------------------------- trampoline
+
+_TRAMPOLINE = {}
+_TRAMPOLINE_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_trampoline.c")
+_TRAMPOLINE_NAME = "_jitgrad_trampoline"
+
+
+def _trampoline_key() -> str:
+    """What the trampoline's machine code depends on: its source, this Python's
+    ABI and the NumPy it was compiled against."""
+    import sysconfig
+
+    with open(_TRAMPOLINE_SRC, "rb") as f:
+        src = f.read()
+    parts = [
+        hashlib.sha256(src).hexdigest(),
+        sys.version,
+        str(sysconfig.get_config_var("EXT_SUFFIX")),
+        np.__version__,
+        platform.machine(),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def trampoline(directory: str, build: bool = True):
+    """The compiled ``_trampoline.c`` module (CPython's side of every AOT kernel
+    call) for this Python and NumPy, loaded from ``directory``, built there
+    first if needed and ``build``; None where it cannot be had (reason logged).
+
+    The library is named by :func:`_trampoline_key` and sealed by a manifest
+    holding its SHA-256, like a kernel's artifact.
+    """
+    if "module" in _TRAMPOLINE:
+        return _TRAMPOLINE["module"]
+    try:
+        key = _trampoline_key()
+    except OSError as e:
+        log.warning("jitgrad: no AOT call path: cannot read %s (%s)", _TRAMPOLINE_SRC, e)
+        return None
+    so_path = os.path.join(directory, f"{_TRAMPOLINE_NAME}.{key}.so")
+    man_path = so_path[:-3] + ".aot"
+    mod = None
+    try:
+        man = read_manifest(man_path)
+    except ValueError:
+        man = None
+    if man is not None:
+        try:
+            with open(so_path, "rb") as f:
+                if hashlib.sha256(f.read()).hexdigest() != man.get("so_sha256"):
+                    raise ImportError("its SHA-256 does not match its manifest")
+            mod = _import_extension(so_path)
+        except (OSError, ImportError) as e:
+            log.warning("jitgrad: AOT call path %s unusable (%s); rebuilding it", so_path, e)
+        if mod is None:
+            _remove(man_path, so_path)
+    if mod is None and build:
+        mod = _build_trampoline(so_path, man_path)
+    if mod is not None:
+        _TRAMPOLINE["module"] = mod
+    return mod
+
+
+def _import_extension(path: str):
+    import importlib.machinery
+    import importlib.util
+
+    loader = importlib.machinery.ExtensionFileLoader(_TRAMPOLINE_NAME, path)
+    spec = importlib.util.spec_from_file_location(_TRAMPOLINE_NAME, path, loader=loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def _build_trampoline(so_path: str, man_path: str):
+    import sysconfig
+
+    from .kernel import _atomic_write
+
+    cc = find_cc()
+    include = sysconfig.get_paths().get("include") or ""
+    if cc is None:
+        log.info("jitgrad: no AOT call path: no C compiler")
+        return None
+    if not os.path.exists(os.path.join(include, "Python.h")):
+        log.warning(
+            "jitgrad: no AOT kernels: Python.h not found in %r (install the Python headers)",
+            include,
+        )
+        return None
+    directory = os.path.dirname(so_path)
+    with tempfile.TemporaryDirectory(prefix=".aot-", dir=directory) as tmp:
+        out = os.path.join(tmp, "t.so")
+        cmd = cc + ["-shared", "-fPIC", "-O2", "-I", include, "-I", np.get_include()]
+        cmd += ["-o", out, _TRAMPOLINE_SRC]
+        p = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if p.returncode != 0:
+            last = (p.stderr.strip().splitlines() or ["?"])[-1][:300]
+            log.warning("jitgrad: no AOT kernels: building the call path failed: %s", last)
+            return None
+        with open(out, "rb") as f:
+            data = f.read()
+        mod = _import_extension(out)  # the file checked is the file loaded
+    man = {"format": FORMAT, "trampoline": os.path.basename(so_path)}
+    man["so_sha256"] = hashlib.sha256(data).hexdigest()
+    _atomic_write(so_path, data)
+    _atomic_write(man_path, _seal(man))
+    return mod
 
 
 # ----------------------------------------------------------------------------- build
@@ -297,29 +434,23 @@ def build(kernel, directory: str, name: str, host: str, cc: list, check=None) ->
         if not (isinstance(c, np.ndarray) and c.ndim and c.flags.c_contiguous):
             raise Unsupported("a constant that is not a C-contiguous array")
     kinds = arg_kinds(kernel.inputs, kernel.outputs, consts)
-    params, sig, call = [], [], []
-    for q, v in enumerate(kernel.inputs):
-        params.append(f"a{q}")
-        t = nb.from_dtype(v.dtype)
-        if v.ndim == 0:
-            sig.append(t)
-            call.append(f"a{q}")
-        else:
-            sig.append(T.CPointer(t))
-            call.append(f"carray(a{q}, {tuple(v.shape)})")
-    for j, o in enumerate(kernel.outputs):
-        params.append(f"o{j}")
-        sig.append(T.CPointer(nb.from_dtype(o.dtype)))
-        call.append(f"carray(o{j}, {tuple(o.shape) if o.ndim else (1,)})")
-    for q, c in enumerate(consts):
-        params.append(f"c{q}")
-        sig.append(T.CPointer(nb.from_dtype(c.dtype)))
-        call.append(f"carray(c{q}, {c.shape})")
-    src = f"def aot_entry({', '.join(params)}):\n    inner({', '.join(call)})\n"
+    # One argument, void **args: a pointer per input (a 0-d input points at its
+    # value), per output (a 0-d output at one element) and per constant.
     env = {"carray": nb.carray, "inner": kernel.inner}
+    call = []
+    things = [(v.shape, v.dtype) for v in kernel.inputs]
+    things += [(o.shape or (1,), o.dtype) for o in kernel.outputs]
+    things += [(c.shape, c.dtype) for c in consts]
+    for q, (shape, dtype) in enumerate(things):
+        env[f"d{q}"] = np.dtype(dtype)
+        if q < len(kernel.inputs) and shape == ():
+            call.append(f"carray(args[{q}], (1,), d{q})[0]")
+        else:
+            call.append(f"carray(args[{q}], {tuple(shape)}, d{q})")
+    src = f"def aot_entry(args):\n    inner({', '.join(call)})\n"
     exec(src, env)
     try:
-        cf = nb.cfunc(T.void(*sig), error_model="numpy")(env["aot_entry"])
+        cf = nb.cfunc(T.void(T.CPointer(T.voidptr)), error_model="numpy")(env["aot_entry"])
     except Exception as e:
         raise Unsupported(f"numba cannot compile the C wrapper: {type(e).__name__}: {e}") from None
 
@@ -367,12 +498,7 @@ def build(kernel, directory: str, name: str, host: str, cc: list, check=None) ->
             data = f.read()
         if check is not None:
             # Load the very file checked (a path already loaded would give the old one).
-            fn = getattr(ctypes.PyDLL(s_file), SYMBOL)
-            fn.restype = None
-            fn.argtypes = [
-                _SCALAR_CTYPES[np.dtype(k)] if k != "p" else ctypes.c_void_p for k in kinds
-            ]
-            why = check(fn)
+            why = check(address(s_file, SYMBOL))
             if why:
                 raise Unsupported(why)
     sha = hashlib.sha256(data).hexdigest()

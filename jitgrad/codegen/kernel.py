@@ -12,7 +12,6 @@ imported.
 from __future__ import annotations
 
 import builtins
-import ctypes
 import hashlib
 import importlib.util
 import io
@@ -25,6 +24,7 @@ import sys
 import tempfile
 import time
 import warnings
+import weakref
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from .. import progress
 from ..graph import Node, toposort
 from ..printing import count_ops
 from ..shapes import fmt
+from .errors import InputShapeError
 
 log = logging.getLogger("jitgrad")
 
@@ -313,9 +314,7 @@ class Kernel:
                 f"got dtype {arr.dtype}"
             )
         if arr.shape != want:
-            raise ValueError(
-                f"input {name!r}: expected shape {fmt(want)}, got shape {fmt(arr.shape)}"
-            )
+            raise InputShapeError(f"input {name!r}: expected shape {fmt(want)}", *arr.shape)
         if want == ():
             return dtype.type(arr[()])
         return np.array(arr, dtype=dtype, order="C")
@@ -330,63 +329,57 @@ class Kernel:
     def __call__(self, *args):
         if self.batch:
             return self._call_batch(args)
-        conv = self._args(args)
         if self.aot:
-            return self._aot_call(conv)
+            return self._aot_slow(args, {})
+        conv = self._args(args)
         if _direct(self):
             return self.njit(*conv)
         return self._entry_c(*conv, *self._consts)
 
     # ------------------------------------------------------------------ AOT mode
-    def _set_aot(self, fn):
-        """Route calls through ``fn``, the artifact's exported function (ctypes)."""
+    def _set_aot(self, address: int, trampoline):
+        """Route calls through the artifact's function at ``address`` by way of
+        the compiled trampoline (:func:`jitgrad.codegen.aot.trampoline`)."""
         self.aot = True
-        self._aot_fn = fn
-        self._cptrs = tuple(c.ctypes.data for c in self._consts)
-        self._in_kinds = ["p" if v.ndim else "s" for v in self.inputs]
+        ref = weakref.ref(self)  # the plan holds the fallback: no cycle through it
 
-    def _aot_call(self, conv):
-        outs = [np.empty(o.shape if o.ndim else (1,), dtype=o.dtype) for o in self.outputs]
-        self._aot_fn(
-            *[a if k == "s" else _ptr(a) for a, k in zip(conv, self._in_kinds)],
-            *[_ptr(o) for o in outs],
-            *self._cptrs,
+        def slow(*args, **kws):
+            return ref()._aot_slow(args, kws)
+
+        self._aot_call, self._aot_strict, self._aot_into = trampoline.make(
+            address,
+            _plan(self.inputs),
+            _plan(self.outputs),
+            tuple(self._consts),
+            self._single,
+            slow,
         )
-        res = [b.item(0) if o.ndim == 0 else b for b, o in zip(outs, self.outputs)]
-        return res[0] if self._single else tuple(res)
 
-    def _specialize_aot(self, names, lines, env):
-        """The tail of the generated ``__call__`` of an AOT-mode kernel: allocate
-        the outputs (0-d float64 ones share one block), call through ctypes.
-        Its own names start with ``_``, which no name in ``names`` does."""
-        env.update(_empty=np.empty, _ptr=_ptr, _fn=self._aot_fn)
-        ptrs = [a if v.ndim == 0 else f"_ptr({a})" for a, v in zip(names, self.inputs)]
-        rets = []
-        scal = [j for j, o in enumerate(self.outputs) if o.ndim == 0 and o.dtype == np.float64]
-        if scal:
-            lines.append(f"    _s = _empty({len(scal)})")
-            lines.append("    _p = _ptr(_s)")
-        for j, o in enumerate(self.outputs):
-            if j in scal:
-                q = scal.index(j)
-                ptrs.append(f"_p + {8 * q}" if q else "_p")
-                rets.append(f"_r[{q}]")
-                continue
-            env[f"_osh{j}"] = o.shape if o.ndim else (1,)
-            env[f"_odt{j}"] = o.dtype
-            lines.append(f"    _o{j} = _empty(_osh{j}, _odt{j})")
-            ptrs.append(f"_ptr(_o{j})")
-            rets.append(f"_o{j}" if o.ndim else f"_o{j}.item(0)")
-        for q, p in enumerate(self._cptrs):
-            env[f"_cp{q}"] = p
-            ptrs.append(f"_cp{q}")
-        lines.append(f"    _fn({', '.join(ptrs)})")
-        if scal:
-            lines.append("    _r = _s.tolist()")
-        if self._single:
-            lines.append(f"    return {rets[0]}")
-        else:
-            lines.append(f"    return ({''.join(r + ', ' for r in rets)})")
+    def _aot_slow(self, args, kws):
+        """``k(...)`` in AOT mode where the trampoline's fast path does not
+        apply: bind keywords, convert (or raise), then call the library."""
+        if kws or len(args) < self._n:
+            args = self._bind_keywords(args, kws)
+        conv = self._args(args)
+        return self._aot_strict(*_floats(conv, self.inputs))
+
+    def _bind_keywords(self, args, kws):
+        """Positional arguments from ``args`` and keywords named by the inputs."""
+        names = self._names
+        if len(args) > self._n:
+            return args  # _args words the error
+        bound = list(args) + [_MISSING] * (self._n - len(args))
+        for key, val in kws.items():
+            if key not in names:
+                raise TypeError(f"kernel got an unexpected keyword argument {key!r}")
+            i = names.index(key)
+            if bound[i] is not _MISSING:
+                raise TypeError(f"kernel got multiple values for argument {key!r}")
+            bound[i] = val
+        missing = [n for n, b in zip(names, bound) if b is _MISSING]
+        if missing:
+            raise TypeError(_missing_message(missing))
+        return bound
 
     def _specialize(self):
         """Give this kernel a generated ``__call__`` taking the inputs by name.
@@ -401,6 +394,10 @@ class Kernel:
         worded by Numba (dispatcher) or Python (generated code).
         """
         if self.batch:
+            return self
+        if self.aot:
+            # The trampoline's C function: its fast path has no Python frame.
+            self.__class__ = type("Kernel", (Kernel,), {"__call__": staticmethod(self._aot_call)})
             return self
         env = {"ndarray": np.ndarray}
         reserved = {"self", "ndarray", "entry"}
@@ -433,18 +430,15 @@ class Kernel:
                 f"    if not (type({a}) is ndarray and {a}.shape == sh{k} and {a}.dtype is dt{k} "
                 f"and {a}.flags.c_contiguous): {a} = self._convert({k}, {a})"
             )
-        if self.aot:
-            self._specialize_aot(names, lines, env)
-        elif self._dispatch_directly():
+        if self._dispatch_directly():
             return self
-        else:
-            consts = []
-            for q, c in enumerate(self._consts):
-                env[f"_c{q}"] = c
-                consts.append(f"_c{q}")
-            lines.append(f"    return entry({', '.join(names + consts)})")
-            sig = next(iter(self._entry_c.overloads))
-            env["entry"] = self._entry_c.overloads[sig].entry_point
+        consts = []
+        for q, c in enumerate(self._consts):
+            env[f"_c{q}"] = c
+            consts.append(f"_c{q}")
+        lines.append(f"    return entry({', '.join(names + consts)})")
+        sig = next(iter(self._entry_c.overloads))
+        env["entry"] = self._entry_c.overloads[sig].entry_point
         exec("\n".join(lines), env)
         self.__class__ = type("Kernel", (Kernel,), {"__call__": env["__call__"]})
         return self
@@ -472,19 +466,9 @@ class Kernel:
             # Called by Numba's dispatcher where no compiled signature matches the
             # argument types exactly: it expects a callable to call with the
             # original arguments. Never compiles another specialisation.
-            missing = [repr(n) for n, a in zip(names, args) if isinstance(a, OmittedArg)]
+            missing = [n for n, a in zip(names, args) if isinstance(a, OmittedArg)]
             if missing:
-                # Worded as Python words it for a function with these parameters.
-                if len(missing) == 1:
-                    listed = missing[0]
-                elif len(missing) == 2:
-                    listed = " and ".join(missing)
-                else:
-                    listed = ", ".join(missing[:-1]) + f", and {missing[-1]}"
-                plural = "s" if len(missing) > 1 else ""
-                raise TypeError(
-                    f"kernel missing {len(missing)} required positional argument{plural}: {listed}"
-                )
+                raise TypeError(_missing_message(missing))
             result = entry_c(*args_of(args), *consts)
             return lambda *_a, **_k: result
 
@@ -538,11 +522,7 @@ class Kernel:
             if not (o.flags.c_contiguous and o.flags.writeable):
                 raise ValueError(f"into: output {j} must be a writeable C-contiguous array")
         if self.aot:
-            self._aot_fn(
-                *[a if k == "s" else _ptr(a) for a, k in zip(conv, self._in_kinds)],
-                *[_ptr(o) for o in out],
-                *self._cptrs,
-            )
+            self._aot_into(*_floats(conv, self.inputs), *out)
             return
         self.inner(*conv, *out, *self._consts)
 
@@ -552,17 +532,31 @@ class Kernel:
 
 
 _LAZY = frozenset({"njit", "inner", "_entry_c", "_batch", "_mod"})
-_addressof = ctypes.addressof
-_char_buffer = ctypes.c_char.from_buffer
+_MISSING = object()
 
 
-def _ptr(a: np.ndarray) -> int:
-    """Address of a C-contiguous array's data (4x faster than ``a.ctypes.data``
-    for writeable arrays)."""
-    try:
-        return _addressof(_char_buffer(a))
-    except (TypeError, ValueError, BufferError):  # read-only, or empty
-        return a.ctypes.data
+def _missing_message(missing) -> str:
+    """Worded as Python words it for a function with these parameters."""
+    listed = [repr(n) for n in missing]
+    if len(listed) == 1:
+        text = listed[0]
+    elif len(listed) == 2:
+        text = " and ".join(listed)
+    else:
+        text = ", ".join(listed[:-1]) + f", and {listed[-1]}"
+    plural = "s" if len(listed) > 1 else ""
+    return f"kernel missing {len(listed)} required positional argument{plural}: {text}"
+
+
+def _plan(nodes) -> tuple:
+    """``((typenum, shape), ...)``: the argument plan of the AOT trampoline."""
+    return tuple((n.dtype.num, tuple(n.shape)) for n in nodes)
+
+
+def _floats(conv, inputs) -> list:
+    """Converted inputs as the trampoline takes them: 0-d ones as Python floats
+    (exact for float32 values too)."""
+    return [float(a) if v.ndim == 0 else a for a, v in zip(conv, inputs)]
 
 
 def _numba_type(shape, dtype, lead=0):
@@ -621,22 +615,25 @@ def compile(
         may differ from NumPy in the last bits, and sums may be reordered), while
         NaN and inf keep their meaning. Default off.
     aot : bool, optional
-        Also build the kernel ahead of time, as a small shared library in the
-        cache, for a fast warm start: a later process that compiles the same
-        graph loads it without importing Numba (about 0.02 s to the first
-        result instead of about 0.5 s). Default ``False``, or ``True`` when the
-        environment sets ``JITGRAD_AOT=1``. Needs ``cache=True`` and a C
-        compiler to link the library (``$CC``, else ``cc``, ``gcc`` or
-        ``clang`` on ``PATH``; without one: a ``RuntimeWarning`` and JIT only),
-        and Linux (the library is keyed by the CPU's features from
-        ``/proc/cpuinfo``). The build costs about 0.2 s more on the first
-        compile (or on the first cache hit without a library). Not for
-        ``batch=True`` or ``parallel=True`` kernels, nor kernels whose code
-        allocates temporary arrays (they need Numba's runtime): those stay JIT,
-        as ``k.stats["aot"]`` says. In AOT mode ``k(...)`` and ``k.into(...)``
-        call the library through ``ctypes``, a few microseconds more per call
-        than the JIT kernel, with bit-identical results; ``k.njit`` and
-        ``k.inner`` import Numba and load the JIT kernel on first use.
+        Build the kernel ahead of time, as a small shared library in the
+        cache, and call it through jitgrad's C trampoline: ``k(...)`` costs
+        about 0.1 to 0.2 µs on top of the work (the JIT dispatcher: 0.3 to 0.5
+        µs), and a later process that compiles the same graph loads the library
+        without importing Numba (about 0.02 s to the first result instead of
+        about 0.5 s). The default (``None``) is ``JITGRAD_AOT`` from the
+        environment (``1`` on, ``0`` off) or, where it is unset, *auto*: AOT
+        wherever it can be had, JIT silently elsewhere. ``True`` warns
+        (``RuntimeWarning``) when there is no C compiler. Needs ``cache=True``,
+        a C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang`` on ``PATH``)
+        with the Python headers, and Linux (the library is keyed by the CPU's
+        features from ``/proc/cpuinfo``). The first compile costs about as much
+        as a JIT compile (plus ~0.3 s once per cache folder and Python version
+        for the trampoline). Not for ``batch=True`` or ``parallel=True``
+        kernels, nor kernels whose code allocates temporary arrays or calls
+        BLAS (they need Numba's runtime): those stay JIT, as ``k.stats["aot"]``
+        says. Results are bit-identical to the JIT kernel's; ``k.njit`` and
+        ``k.inner`` import Numba and compile (or load) the JIT kernel on first
+        use.
 
     Returns
     -------
@@ -719,6 +716,7 @@ def compile(
         source = None
         simplified = None
         stats["cache_hit"] = False
+        aot = _aot_wanted(aot)
         host = _aot_host(aot, directory, parallel, batch, stats)
         kernel = None
         if directory is not None:
@@ -799,12 +797,15 @@ def compile(
         if kernel is None:
             final_outs = simplified if simplified is not None else outs
             kernel = Kernel(inputs, final_outs, single, module, source, stats, options)
-            rep.phase("numba load" if stats["cache_hit"] else "numba compile")
-            t = time.perf_counter()
-            _precompile(kernel, inputs, final_outs, batch)
-            stats["numba"] = time.perf_counter() - t
             if host is not None:
-                _aot_build(kernel, stats, rep, directory, name, host)
+                # The library's build compiles ``inner``; ``entry`` (k.njit) is
+                # compiled on its first use only.
+                _aot_build(kernel, stats, rep, directory, name, host, aot is True)
+            if not kernel.aot:
+                rep.phase("numba load" if stats["cache_hit"] else "numba compile")
+                t = time.perf_counter()
+                _precompile(kernel, inputs, final_outs, batch)
+                stats["numba"] = time.perf_counter() - t
         kernel._specialize()
     stats["total"] = time.perf_counter() - t0
     log.info(
@@ -821,11 +822,22 @@ def compile(
 _NO_CC_WARNED = []
 
 
+def _aot_wanted(aot):
+    """``compile``'s ``aot`` argument resolved: True, False or ``"auto"`` (the
+    default: AOT where it can be had, silently JIT elsewhere)."""
+    if aot is None:
+        env = os.environ.get("JITGRAD_AOT", "").strip().lower()
+        if env in ("1", "true", "yes", "on"):
+            return True
+        if env in ("0", "false", "no", "off"):
+            return False
+        return "auto"
+    return bool(aot)
+
+
 def _aot_host(aot, directory, parallel, batch, stats):
     """The host key when this compile uses AOT artifacts, else None (with the
     reason in ``stats["aot"]``)."""
-    if aot is None:
-        aot = os.environ.get("JITGRAD_AOT", "").strip().lower() in ("1", "true", "yes", "on")
     if not aot:
         stats["aot"] = "off"
         return None
@@ -865,6 +877,10 @@ def _aot_kernel(inputs, outs, single, found, stats, options, name, path, host):
         if man is not None:
             stats["aot"] = f"unsupported: {man['unsupported']}"
         return None
+    tramp = A.trampoline(directory)
+    if tramp is None:
+        stats["aot"] = "off: no AOT call path (see the log)"
+        return None
     cnames = tuple(man["consts"])
     try:
         arrays = ()
@@ -886,29 +902,33 @@ def _aot_kernel(inputs, outs, single, found, stats, options, name, path, host):
         consts=(cnames, arrays),
         loader=lambda: _import_file(path, modname),
     )
-    kernel._set_aot(fn)
+    kernel._set_aot(fn, tramp)
     stats["aot"] = "loaded"
     return kernel
 
 
-def _aot_build(kernel, stats, rep, directory, name, host):
-    """Build the artifact of a JIT-mode kernel unless there is one (or a record
-    that it cannot be built); never raises."""
+def _aot_build(kernel, stats, rep, directory, name, host, asked):
+    """Build the artifact of a JIT-bound kernel unless there is one (or a record
+    that it cannot be built), and switch the kernel to it; never raises.
+    ``asked``: the ``aot`` argument (True warns when there is no C compiler)."""
     from . import aot as A
 
-    head = None
     try:
         head = A.arg_kinds(kernel.inputs, kernel.outputs, ())
         fn, man = A.load(directory, name, host, head)
     except A.Unsupported as e:
         fn, man = None, {"unsupported": str(e)}
-    if man is not None:
-        stats["aot"] = "present" if fn is not None else f"unsupported: {man['unsupported']}"
+    if fn is None and man is None:
+        why = A.needs_runtime(kernel.source)
+        if why is not None:
+            man = {"unsupported": why}
+    if man is not None and fn is None:
+        stats["aot"] = f"unsupported: {man['unsupported']}"
         return
     cc = A.find_cc()
-    if cc is None:
+    if fn is None and cc is None:
         stats["aot"] = "off: no C compiler"
-        if not _NO_CC_WARNED:
+        if asked and not _NO_CC_WARNED:
             _NO_CC_WARNED.append(True)
             warnings.warn(
                 "jitgrad: aot=True needs a C compiler ($CC, or cc/gcc/clang on PATH) to link "
@@ -917,10 +937,23 @@ def _aot_build(kernel, stats, rep, directory, name, host):
                 stacklevel=3,
             )
         return
-    rep.phase("aot build")
+    rep.phase("aot load" if fn is not None else "aot build")
     t = time.perf_counter()
+    tramp = A.trampoline(directory)
+    if tramp is None:
+        stats["aot"] = "off: no AOT call path (see the log)"
+        return
+    if fn is not None:  # built by another process meanwhile
+        kernel._set_aot(fn, tramp)
+        stats["aot"] = "loaded"
+        return
     try:
-        A.build(kernel, directory, name, host, cc, check=lambda fn: _aot_selfcheck(kernel, fn))
+        check = lambda address: _aot_selfcheck(kernel, address, tramp)
+        A.build(kernel, directory, name, host, cc, check=check)
+        fn, man = A.load(directory, name, host, head)
+        if fn is None:
+            raise RuntimeError("the library just built does not load")
+        kernel._set_aot(fn, tramp)
         stats["aot"] = "built"
     except A.Unsupported as e:
         stats["aot"] = f"unsupported: {e}"
@@ -935,23 +968,22 @@ def _aot_build(kernel, stats, rep, directory, name, host):
     stats["aot_build"] = time.perf_counter() - t
 
 
-def _aot_selfcheck(kernel, fn) -> str | None:
-    """Run the library and the JIT ``inner`` on the same inputs; the outputs must
-    agree bit for bit (they are the same LLVM code). Returns why not, or None."""
+def _aot_selfcheck(kernel, address, tramp) -> str | None:
+    """Run the library (through the trampoline) and the JIT ``inner`` on the
+    same inputs; the outputs must agree bit for bit (they are the same LLVM
+    code). Returns why not, or None."""
     ins = []
     for v in kernel.inputs:
         a = np.linspace(0.3, 0.7, max(v.size, 1)).astype(v.dtype)
         ins.append(v.dtype.type(a[0]) if v.ndim == 0 else a.reshape(v.shape))
-    shapes = [(o.shape if o.ndim else (1,), o.dtype) for o in kernel.outputs]
-    jit = [np.zeros(s, d) for s, d in shapes]
-    lib = [np.zeros(s, d) for s, d in shapes]
+    jit = [np.zeros(o.shape if o.ndim else (1,), o.dtype) for o in kernel.outputs]
     kernel.inner(*ins, *jit, *kernel._consts)
-    fn(
-        *[a if v.ndim == 0 else _ptr(a) for a, v in zip(ins, kernel.inputs)],
-        *[_ptr(o) for o in lib],
-        *[c.ctypes.data for c in kernel._consts],
+    _, strict, _ = tramp.make(
+        address, _plan(kernel.inputs), _plan(kernel.outputs), tuple(kernel._consts), False, None
     )
+    lib = strict(*_floats(ins, kernel.inputs))
     for j, (a, b) in enumerate(zip(jit, lib)):
+        b = np.asarray(b, dtype=a.dtype).reshape(a.shape)
         if a.tobytes() != b.tobytes():
             return f"self-check: output {j} differs from the JIT kernel's"
     return None
