@@ -396,10 +396,14 @@ print("RESULT " + json.dumps(res))
 
 
 def _child(
-    build: str, cache: bool, again: bool, code: str | None = None, aot=False, cache_dir=None
+    build: str, cache: bool, again: bool, code: str | None = None, aot=None, cache_dir=None
 ) -> dict:
+    """``aot=None``: jitgrad's default (AOT where it can be had)."""
     code = code or _CHILD.format(build=build, cache=cache, again=again, aot=aot)
-    env = dict(os.environ, JITGRAD_CACHE_DIR=cache_dir) if cache_dir else None
+    env = dict(os.environ)
+    env.pop("JITGRAD_AOT", None)
+    if cache_dir:
+        env["JITGRAD_CACHE_DIR"] = cache_dir
     p = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -421,26 +425,26 @@ def compile_bench(repeats: int) -> list:
     rows = []
     for name, build in _BUILD.items():
         cold = [_child(build, cache=False, again=True) for _ in range(max(2, repeats // 2))]
-        # cold compiles into a new, empty cache (Numba's object code included), with
-        # and without the AOT library; the last AOT one leaves its cache for the warm starts
+        # cold compiles into a new, empty cache (Numba's object code included), JIT
+        # only and by default (AOT); the last default one leaves its cache for the warm starts
         cold_cache, cold_aot, aot_dir = [], [], None
         for _ in range(max(2, repeats // 2)):
-            for aot, into in ((False, cold_cache), (True, cold_aot)):
+            for aot, into in ((False, cold_cache), (None, cold_aot)):
                 d = tempfile.mkdtemp(prefix="jitgrad-bench-aot-")
                 into.append(_child(build, cache=True, again=False, aot=aot, cache_dir=d))
-                if aot:
+                if aot is None:
                     if aot_dir:
                         shutil.rmtree(aot_dir, ignore_errors=True)
                     aot_dir = d
                 else:
                     shutil.rmtree(d, ignore_errors=True)
-        _child(build, cache=True, again=False)  # fill the cache
+        _child(build, cache=True, again=False, aot=False)  # fill the cache (JIT only)
         hand_code = _HAND_CHILD.format(here=str(HERE), call=_HAND[name])
         _child("", False, False, hand_code)  # fill Numba's cache of the hand-written kernel
         warm, hand, warm_aot = [], [], []
         for _ in range(repeats):
-            warm.append(_child(build, cache=True, again=False))
-            warm_aot.append(_child(build, cache=True, again=False, aot=True, cache_dir=aot_dir))
+            warm.append(_child(build, cache=True, again=False, aot=False))
+            warm_aot.append(_child(build, cache=True, again=False, cache_dir=aot_dir))
             hand.append(_child("", False, False, hand_code))
         shutil.rmtree(aot_dir, ignore_errors=True)
         rows.append(
@@ -566,8 +570,7 @@ def targets(cases, comp) -> list:
         s = lambda v: f"{v:.3f} s"  # noqa: E731
         add(f"cold compile, first kernel in a process: {row['name']}", row["cold_first"], 1.5, s)
         add(f"cold compile, Numba already started: {row['name']}", row["cold_again"], 1.5, s)
-        add(f"warm start to first result: {row['name']}", row["warm"], 0.15, s)
-        add(f"warm start to first result, aot=True: {row['name']}", row["warm_aot"], 0.15, s)
+        add(f"warm start to first result (default, AOT): {row['name']}", row["warm_aot"], 0.15, s)
     return res
 
 
@@ -750,7 +753,8 @@ def main(argv=None):
             "imports Numba and `handwritten.py` and calls the same task's kernel from Numba's "
             "own disk cache (the floor for a Numba-based warm start).",
             "",
-            "| graph | cold, first in process | cold, again | of which Numba (first) | warm start | "
+            "| graph | cold, first in process | cold, again | of which Numba (first) | "
+            "warm start, aot=False | "
             "`import jitgrad` | cache hit | hand-written warm start | `import numba` |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
@@ -762,12 +766,13 @@ def main(argv=None):
             )
         md += [
             "",
-            "With `aot=True` (a shared library per kernel in the cache, loaded without Numba). "
-            "Cold: a fresh process compiling into a new, empty cache directory, with and "
-            "without the AOT build; warm: a fresh process, cache (and library) filled.",
+            "By default (AOT: a shared library per kernel in the cache, loaded without Numba "
+            "and called through jitgrad's C trampoline). Cold: a fresh process compiling into "
+            "a new, empty cache directory, JIT only (`aot=False`) and by default; warm: a "
+            "fresh process, cache (and library) filled.",
             "",
-            "| graph | cold, cache=True | cold, aot=True | of which AOT build | AOT status | "
-            "warm start, aot=True | loaded without Numba |",
+            "| graph | cold, aot=False | cold, default | of which AOT build | AOT status | "
+            "warm start, default | loaded without Numba |",
             "|---|---|---|---|---|---|---|",
         ]
         for r in comp:

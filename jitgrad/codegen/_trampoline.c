@@ -319,8 +319,8 @@ static PyMethodDef methods[] = {
     {"make", make, METH_VARARGS, "make(address, in_specs, out_specs, consts, single, fallback)"},
     {NULL, NULL, 0, NULL}};
 
-static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_jitgrad_trampoline", NULL, -1,
-                                    methods};
+static struct PyModuleDef moddef = {
+    PyModuleDef_HEAD_INIT, "_jitgrad_trampoline", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__jitgrad_trampoline(void)
 {
