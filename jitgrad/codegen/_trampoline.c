@@ -44,7 +44,32 @@ typedef struct {
     PyObject *consts;   /* tuple keeping the constant arrays alive */
     PyObject *fallback; /* callable(*args, **kwargs) */
     int single;
+    Py_ssize_t n_temp;     /* scratch arrays of the kernel (its temporaries) */
+    Py_ssize_t *temp_off;  /* their byte offsets in one block, 64-byte aligned */
+    Py_ssize_t temp_bytes; /* the block's size */
 } plan;
+
+#define STACK_SCRATCH 16384
+
+/* Point ptrs[0..n_temp) into scratch memory: `stack` when the block fits, else
+ * a new heap block returned in *heap (NULL on no memory, with the error set). */
+static int scratch(plan *p, void **ptrs, char *stack, char **heap)
+{
+    char *base = stack;
+    *heap = NULL;
+    if (p->temp_bytes > STACK_SCRATCH) {
+        *heap = PyMem_Malloc(p->temp_bytes + 64);
+        if (*heap == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        base = *heap;
+    }
+    base = (char *)(((uintptr_t)base + 63) & ~(uintptr_t)63);
+    for (Py_ssize_t t = 0; t < p->n_temp; t++)
+        ptrs[t] = base + p->temp_off[t];
+    return 0;
+}
 
 static void plan_free(PyObject *capsule)
 {
@@ -58,6 +83,7 @@ static void plan_free(PyObject *capsule)
     PyMem_Free(p->in);
     PyMem_Free(p->out);
     PyMem_Free(p->cptr);
+    PyMem_Free(p->temp_off);
     PyMem_Free(p);
 }
 
@@ -122,7 +148,14 @@ static PyObject *run(plan *p, PyObject *const *args, int strict)
     }
     for (i = 0; i < p->n_const; i++)
         ptrs[p->n_in + p->n_out + i] = p->cptr[i];
+    char stack[STACK_SCRATCH + 64], *heap;
+    if (scratch(p, &ptrs[p->n_in + p->n_out + p->n_const], stack, &heap) < 0) {
+        for (j = 0; j < p->n_out; j++)
+            Py_XDECREF(outs[j]);
+        return NULL;
+    }
     p->fn(ptrs);
+    PyMem_Free(heap);
     for (j = 0; j < p->n_out; j++) {
         if (outs[j] != NULL)
             continue;
@@ -202,7 +235,11 @@ static PyObject *k_into(PyObject *self, PyObject *const *args, Py_ssize_t n)
     }
     for (i = 0; i < p->n_const; i++)
         ptrs[p->n_in + p->n_out + i] = p->cptr[i];
+    char stack[STACK_SCRATCH + 64], *heap;
+    if (scratch(p, &ptrs[p->n_in + p->n_out + p->n_const], stack, &heap) < 0)
+        return NULL;
     p->fn(ptrs);
+    PyMem_Free(heap);
     Py_RETURN_NONE;
 }
 
@@ -219,11 +256,12 @@ static int read_spec(PyObject *item, spec *s)
     PyObject *shape;
     if (!PyArg_ParseTuple(item, "iO!", &s->typenum, &PyTuple_Type, &shape))
         return -1;
-    if (s->typenum != NPY_DOUBLE && s->typenum != NPY_FLOAT) {
-        PyErr_SetString(PyExc_ValueError, "only float64 and float32 arguments");
+    Py_ssize_t nd = PyTuple_GET_SIZE(shape);
+    if (s->typenum != NPY_DOUBLE && s->typenum != NPY_FLOAT &&
+        !(s->typenum == NPY_BOOL && nd > 0)) {
+        PyErr_SetString(PyExc_ValueError, "only float64, float32 and bool array arguments");
         return -1;
     }
-    Py_ssize_t nd = PyTuple_GET_SIZE(shape);
     if (nd > MAX_DIMS) {
         PyErr_SetString(PyExc_ValueError, "too many dimensions");
         return -1;
@@ -255,14 +293,16 @@ static int read_specs(PyObject *seq, spec **out, Py_ssize_t *n)
     return 0;
 }
 
-/* make(address, in_specs, out_specs, consts, single, fallback) -> (call, strict, into) */
+/* make(address, in_specs, out_specs, consts, temp_specs, single, fallback)
+ *   -> (call, strict, into) */
 static PyObject *make(PyObject *mod, PyObject *args)
 {
     unsigned long long addr;
-    PyObject *ins, *outs, *consts, *fallback;
+    PyObject *ins, *outs, *consts, *temps, *fallback;
+    spec *tspec = NULL;
     int single;
-    if (!PyArg_ParseTuple(args, "KOOO!pO", &addr, &ins, &outs, &PyTuple_Type, &consts, &single,
-                          &fallback))
+    if (!PyArg_ParseTuple(args, "KOOO!OpO", &addr, &ins, &outs, &PyTuple_Type, &consts, &temps,
+                          &single, &fallback))
         return NULL;
     plan *p = PyMem_Calloc(1, sizeof(plan));
     if (p == NULL)
@@ -281,7 +321,23 @@ static PyObject *make(PyObject *mod, PyObject *args)
     if (read_specs(ins, &p->in, &p->n_in) < 0 || read_specs(outs, &p->out, &p->n_out) < 0)
         goto fail;
     p->n_const = PyTuple_GET_SIZE(consts);
-    if (p->n_in + p->n_out + p->n_const > MAX_ARGS || (single && p->n_out != 1) ||
+    if (read_specs(temps, &tspec, &p->n_temp) < 0)
+        goto fail;
+    p->temp_off = PyMem_Calloc(p->n_temp ? p->n_temp : 1, sizeof(Py_ssize_t));
+    if (p->temp_off == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t t = 0; t < p->n_temp; t++) {
+        Py_ssize_t size = tspec[t].typenum == NPY_DOUBLE ? 8 : tspec[t].typenum == NPY_FLOAT ? 4 : 1;
+        for (int k = 0; k < tspec[t].ndim; k++)
+            size *= tspec[t].dims[k];
+        p->temp_off[t] = p->temp_bytes;
+        p->temp_bytes += (size + 63) & ~(Py_ssize_t)63;
+    }
+    PyMem_Free(tspec);
+    tspec = NULL;
+    if (p->n_in + p->n_out + p->n_const + p->n_temp > MAX_ARGS || (single && p->n_out != 1) ||
         p->n_out < 1) {
         PyErr_SetString(PyExc_ValueError, "unsupported argument plan");
         goto fail;
@@ -311,6 +367,7 @@ static PyObject *make(PyObject *mod, PyObject *args)
     }
     return Py_BuildValue("(NNN)", f1, f2, f3);
 fail:
+    PyMem_Free(tspec);
     Py_DECREF(cap);
     return NULL;
 }

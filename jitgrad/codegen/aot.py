@@ -206,24 +206,33 @@ def arg_kinds(inputs, outputs, consts) -> list:
             kinds.append(v.dtype.str)
         else:
             kinds.append("p")
+    for o in outputs:
+        if o.ndim == 0 and o.dtype not in _SCALARS:
+            raise Unsupported(f"0-d output of dtype {o.dtype}")
     kinds += ["p"] * (len(outputs) + len(consts))
     return kinds
 
 
 _ALLOCATES = re.compile(
-    r"np\.(empty|full|zeros|ones|dot|ascontiguousarray|array|copy)\(|\.copy\(\)"
+    r"np\.(empty|full|zeros|ones|dot|ascontiguousarray|array|copy)\(|\.(copy|astype)\("
 )
 
 
+_NRT_NOINLINE = re.compile(r"^(define [^\n]*@NRT_(?:incref|decref)\([^)\n]*\)[^#\n{]*)#\d+", re.M)
+
+
 def needs_runtime(source: str) -> str | None:
-    """Why the ``inner`` function of a kernel module cannot run without Numba's
-    runtime (NRT), read from its source before anything is compiled, or None.
+    """Why the ``inner_w`` (else ``inner``) function of a kernel module cannot
+    run without Numba's runtime (NRT), read from its source before anything is
+    compiled, or None.
 
     Temporary arrays (``np.empty``, ``np.full``, ...) and BLAS calls
     (``np.dot``) need NRT or Numba's helper library; so may
     ``np.ascontiguousarray`` (a copy). A kernel that passes this check and
     still needs them is caught at link time (``--no-undefined``)."""
-    start = source.find("\ndef inner(")
+    start = source.find("\ndef inner_w(")
+    if start < 0:
+        start = source.find("\ndef inner(")
     if start < 0:
         return "the module has no inner function"
     end = source.find("\n@", start)
@@ -265,7 +274,7 @@ def load(directory: str, name: str, host: str, head: list):
         and so.endswith(".so")
     ):
         why = "the manifest names no library of this kernel"
-    elif man.get("args") != head + ["p"] * len(man.get("consts", ())):
+    elif man.get("args") != head + ["p"] * (len(man.get("consts", ())) + len(man.get("temps", ()))):
         why = "argument kinds do not match"
     else:
         try:
@@ -436,11 +445,15 @@ def build(kernel, directory: str, name: str, host: str, cc: list, check=None) ->
     kinds = arg_kinds(kernel.inputs, kernel.outputs, consts)
     # One argument, void **args: a pointer per input (a 0-d input points at its
     # value), per output (a 0-d output at one element) and per constant.
-    env = {"carray": nb.carray, "inner": kernel.inner}
+    # inner_w, where the kernel has temporary arrays, takes them as scratch memory
+    # from the caller (the trampoline) after the constants.
+    env = {"carray": nb.carray, "inner": kernel._inner_w}
     call = []
     things = [(v.shape, v.dtype) for v in kernel.inputs]
     things += [(o.shape or (1,), o.dtype) for o in kernel.outputs]
     things += [(c.shape, c.dtype) for c in consts]
+    things += list(kernel._temps)
+    kinds += ["p"] * len(kernel._temps)
     for q, (shape, dtype) in enumerate(things):
         env[f"d{q}"] = np.dtype(dtype)
         if q < len(kernel.inputs) and shape == ():
@@ -454,7 +467,10 @@ def build(kernel, directory: str, name: str, host: str, cc: list, check=None) ->
     except Exception as e:
         raise Unsupported(f"numba cannot compile the C wrapper: {type(e).__name__}: {e}") from None
 
-    mod = llvm.parse_assembly(cf._library.get_llvm_str())
+    # Numba's reference counting helpers are noinline; inlined, they fold away on
+    # the wrapper's arrays (no meminfo), and with them the last call into NRT.
+    ir = _NRT_NOINLINE.sub(r"\1", cf._library.get_llvm_str())
+    mod = llvm.parse_assembly(ir)
     mod.get_function(cf.native_name).name = SYMBOL
     for fn in mod.functions:
         if not fn.is_declaration and fn.name != SYMBOL:
@@ -510,6 +526,7 @@ def build(kernel, directory: str, name: str, host: str, cc: list, check=None) ->
         "symbol": SYMBOL,
         "args": kinds,
         "consts": list(kernel._const_names),
+        "temps": [[list(shape), np.dtype(dt).str] for shape, dt in kernel._temps],
         "so": os.path.basename(so_path),
         "so_sha256": sha,
         "cpu": cpu,

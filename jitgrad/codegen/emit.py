@@ -21,7 +21,7 @@ from ..graph import Node
 from .lower import ACC, ARRAY, LEAF, MAP, VIEW, Schedule, schedule
 from .scalar_block import fast_op
 
-_RESERVED = re.compile(r"(t|s|c|i|acc|out|in)\d+|[rcqb]")
+_RESERVED = re.compile(r"(t|s|c|i|p|acc|out|in)\d+|[rcqb]")
 SMALL_MATMUL = 4096
 GLOBAL_CONST_BYTES = 1 << 14  # larger array constants stop Numba from caching a function
 BLOCK_MIN = 48  # scalar runs at least this long become one scalar_block
@@ -137,7 +137,18 @@ class Emitter:
                 name.isidentifier()
                 and not keyword.iskeyword(name)
                 and name
-                not in {"np", "nb", "prange", "inner", "entry", "batch", "abs", "max", "min"}
+                not in {
+                    "np",
+                    "nb",
+                    "prange",
+                    "inner",
+                    "inner_w",
+                    "entry",
+                    "batch",
+                    "abs",
+                    "max",
+                    "min",
+                }
                 and not name.startswith("_")
                 and not _RESERVED.fullmatch(name)
                 and name not in used
@@ -298,6 +309,8 @@ class Emitter:
         """The body of ``inner`` (outputs in caller-owned buffers) or of ``entry``
         (allocates array outputs, keeps scalars as locals, returns them)."""
         self.mode = mode
+        self.temps = []  # inner mode: (name, shape, dtype) of each temporary array parameter
+        self.views = set()  # names of arrays that may not be C-contiguous (transposes)
         self.lines = L = []
         self.names = {id(v): n for v, n in zip(self.inputs, self.arg_names)}
         self.counter = 0
@@ -363,19 +376,24 @@ class Emitter:
             return name
         name = target or self.fresh("t")
         self.names[id(node)] = name
-        shape = tuple(node.shape)
         if target is None:
-            if fill is None:
-                self.lines.append(
-                    f"    {name} = np.empty({shape}, dtype={_dtype_expr(node.dtype)})"
-                )
-            else:
-                self.lines.append(
-                    f"    {name} = np.full({shape}, {fill}, dtype={_dtype_expr(node.dtype)})"
-                )
+            self.temp(name, tuple(node.shape), node.dtype, fill)
         elif fill is not None:
             self.lines.append(f"    {name}[...] = {fill}")
         return name
+
+    def temp(self, name: str, shape: tuple, dtype, fill=None):
+        """A temporary array ``name``: allocated here in ``entry``; in ``inner`` a
+        parameter of ``inner_w`` (the caller's scratch memory, so that ``inner_w``
+        needs no allocator: the AOT library's caller provides it)."""
+        if self.mode == "inner":
+            self.temps.append((name, shape, np.dtype(dtype)))
+            if fill is not None:
+                self.lines.append(f"    {name}[...] = {fill}")
+        elif fill is None:
+            self.lines.append(f"    {name} = np.empty({shape}, dtype={_dtype_expr(dtype)})")
+        else:
+            self.lines.append(f"    {name} = np.full({shape}, {fill}, dtype={_dtype_expr(dtype)})")
 
     # ------------------------------------------------------------------ nesting
     def _nest_groups(self):
@@ -848,15 +866,43 @@ class Emitter:
         L.append(f"    # {_label(n)}")
         if name == "reshape":
             x = n.inputs[0]
+            xn = self.array_name(x)
+            if self.mode == "inner":
+                # A copy into scratch memory: np.ascontiguousarray would allocate, and
+                # reshape's run-time size check raises through Numba's runtime.
+                t = self.alloc(n)
+                I = [f"i{k}" for k in range(x.ndim)]
+                flat = " + ".join(
+                    f"{I[k]} * {int(np.prod(x.shape[k + 1 :]))}" for k in range(x.ndim)
+                )
+                ind = "    "
+                for k, dim in enumerate(x.shape):
+                    L.append(f"{ind}for {I[k]} in range({dim}):")
+                    ind += "    "
+                if x.ndim == 0:
+                    L.append(f"    {t}[{', '.join(['0'] * n.ndim)}] = {xn}")
+                    return
+                f = self.fresh("p")  # the flat position
+                L.append(f"{ind}{f} = {flat}")
+                out = []
+                for k, dim in enumerate(n.shape):
+                    stride = int(np.prod(n.shape[k + 1 :]))
+                    if dim == 1:
+                        out.append("0")
+                    elif k == 0:
+                        out.append(f"{f} // {stride}" if stride > 1 else f)
+                    else:
+                        out.append(f"({f} // {stride}) % {dim}" if stride > 1 else f"{f} % {dim}")
+                L.append(f"{ind}{t}[{', '.join(out)}] = {xn}[{', '.join(I)}]")
+                return
             t = self.fresh("t")
             self.names[id(n)] = t
-            L.append(
-                f"    {t} = np.ascontiguousarray({self.array_name(x)}).reshape({tuple(n.shape)})"
-            )
+            L.append(f"    {t} = np.ascontiguousarray({xn}).reshape({tuple(n.shape)})")
             return
         if name == "transpose":
             t = self.fresh("t")
             self.names[id(n)] = t
+            self.views.add(t)
             L.append(f"    {t} = {self.array_name(n.inputs[0])}.T")
             return
         if name == "concatenate":
@@ -944,8 +990,8 @@ class Emitter:
             L.append(f"    {m} = {_literal(-np.inf, dt)}")
             L.append(f"    {s} = {_literal(0.0, dt)}")
         else:
-            L.append(f"    {m} = np.full({oshape}, -np.inf, dtype={_dtype_expr(dt)})")
-            L.append(f"    {s} = np.zeros({oshape}, dtype={_dtype_expr(dt)})")
+            self.temp(m, oshape, dt, "-np.inf")
+            self.temp(s, oshape, dt, _literal(0.0, dt))
             mi, si = f"{m}[{', '.join(O)}]", f"{s}[{', '.join(O)}]"
 
         def loops(body):
@@ -989,6 +1035,7 @@ class Emitter:
         only ``entry``, the form for the user's own @njit code, reads them as
         globals and is compiled on first use."""
         inner = self.emit("inner")
+        temps = self.temps
         inner_prange = self.used_prange
         self.used_prange = False
         body = self.emit("entry")
@@ -998,11 +1045,14 @@ class Emitter:
         body = body.replace(
             f"def entry({args}):", f"def entry_c({', '.join(self.arg_names + cargs)}):", 1
         )
+        params = self.arg_names + self.out_names + cargs
+        tnames = [t[0] for t in temps]
         inner = inner.replace(
             f"def inner({', '.join(self.arg_names + self.out_names)}):",
-            f"def inner({', '.join(self.arg_names + self.out_names + cargs)}):",
+            f"def {'inner_w' if temps else 'inner'}({', '.join(params + tnames)}):",
             1,
         )
+        self.temp_specs = [(shape, dtype) for _, shape, dtype in temps]
         L = [PREAMBLE.format(cache=bool(self.cache), fastmath=_fm(self.fastmath))]
         for name in cargs:
             L.append(f"{name} = _CONSTS[{name!r}]")
@@ -1011,6 +1061,8 @@ class Emitter:
             for definition, name in self.blocks.items():
                 L += ["", f"{name} = {definition}"]
         L.append(f"_CONST_NAMES = {cargs!r}")
+        # inner_w's temporary arrays, after the constants: (shape, dtype string)
+        L.append(f"_TEMPS = {[(list(shape), dtype.str) for _, shape, dtype in temps]!r}")
         L += ["", ""]
         L.append("@nb.njit(parallel=True, **_OPTS)" if self.used_prange else "@nb.njit(**_OPTS)")
         L.append(body)
@@ -1048,6 +1100,15 @@ class Emitter:
         L.append("@nb.njit(parallel=True, **_OPTS)" if inner_prange else "@nb.njit(**_OPTS)")
         L.append(inner)
         L += ["", ""]
+        if temps:
+            # inner_w takes its temporary arrays from the caller (the AOT library's
+            # caller passes scratch memory); inner allocates them.
+            L.append("@nb.njit(**_OPTS)")
+            L.append(f"def inner({', '.join(params)}):")
+            for name, shape, dtype in temps:
+                L.append(f"    {name} = np.empty({shape}, dtype={_dtype_expr(dtype)})")
+            L.append(f"    inner_w({', '.join(params + tnames)})")
+            L += ["", ""]
         L.append("@nb.njit(parallel=True, **_OPTS)")
         L.append(f"def batch({', '.join(self.arg_names + self.out_names + cargs)}):")
         first = self.arg_names[0] if self.arg_names else self.out_names[0]

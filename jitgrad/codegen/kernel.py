@@ -251,7 +251,17 @@ class Kernel:
     aot = False
 
     def __init__(
-        self, inputs, outputs, single, module, source, stats, options, consts=None, loader=None
+        self,
+        inputs,
+        outputs,
+        single,
+        module,
+        source,
+        stats,
+        options,
+        consts=None,
+        loader=None,
+        temps=(),
     ):
         self.inputs = list(inputs)
         self.outputs = list(outputs)
@@ -270,6 +280,7 @@ class Kernel:
             # of njit, inner, ...
             self._const_names, self._consts = consts
             self._loader = loader
+            self._temps = temps
 
     def _bind(self, module):
         self._mod = module
@@ -279,6 +290,8 @@ class Kernel:
         self.inner = get("inner")
         self._batch = get("batch")
         self._const_names = tuple(get("_CONST_NAMES"))
+        self._temps = [(tuple(shape), np.dtype(dt)) for shape, dt in get("_TEMPS")]
+        self._inner_w = get("inner_w") if self._temps else self.inner
         if not self.aot:
             self._consts = tuple(get(name) for name in self._const_names)
 
@@ -340,7 +353,6 @@ class Kernel:
     def _set_aot(self, address: int, trampoline):
         """Route calls through the artifact's function at ``address`` by way of
         the compiled trampoline (:func:`jitgrad.codegen.aot.trampoline`)."""
-        self.aot = True
         ref = weakref.ref(self)  # the plan holds the fallback: no cycle through it
 
         def slow(*args, **kws):
@@ -351,9 +363,11 @@ class Kernel:
             _plan(self.inputs),
             _plan(self.outputs),
             tuple(self._consts),
+            _temp_plan(self._temps),
             self._single,
             slow,
         )
+        self.aot = True
 
     def _aot_slow(self, args, kws):
         """``k(...)`` in AOT mode where the trampoline's fast path does not
@@ -551,6 +565,11 @@ def _missing_message(missing) -> str:
 def _plan(nodes) -> tuple:
     """``((typenum, shape), ...)``: the argument plan of the AOT trampoline."""
     return tuple((n.dtype.num, tuple(n.shape)) for n in nodes)
+
+
+def _temp_plan(temps) -> tuple:
+    """The trampoline's plan of ``inner_w``'s scratch arrays: ``((typenum, shape), ...)``."""
+    return tuple((np.dtype(dt).num, tuple(shape)) for shape, dt in temps)
 
 
 def _floats(conv, inputs) -> list:
@@ -901,8 +920,13 @@ def _aot_kernel(inputs, outs, single, found, stats, options, name, path, host):
         options,
         consts=(cnames, arrays),
         loader=lambda: _import_file(path, modname),
+        temps=[(tuple(shape), np.dtype(dt)) for shape, dt in man.get("temps", [])],
     )
-    kernel._set_aot(fn, tramp)
+    try:
+        kernel._set_aot(fn, tramp)
+    except Exception as e:  # never fatal: the JIT kernel works
+        log.warning("jitgrad: AOT artifact of %s unusable (%s); using the JIT kernel", name, e)
+        return None
     stats["aot"] = "loaded"
     return kernel
 
@@ -944,8 +968,11 @@ def _aot_build(kernel, stats, rep, directory, name, host, asked):
         stats["aot"] = "off: no AOT call path (see the log)"
         return
     if fn is not None:  # built by another process meanwhile
-        kernel._set_aot(fn, tramp)
-        stats["aot"] = "loaded"
+        try:
+            kernel._set_aot(fn, tramp)
+            stats["aot"] = "loaded"
+        except Exception as e:  # never fatal: the JIT kernel works
+            stats["aot"] = f"failed: {type(e).__name__}: {e}"
         return
     try:
         check = lambda address: _aot_selfcheck(kernel, address, tramp)
@@ -979,7 +1006,13 @@ def _aot_selfcheck(kernel, address, tramp) -> str | None:
     jit = [np.zeros(o.shape if o.ndim else (1,), o.dtype) for o in kernel.outputs]
     kernel.inner(*ins, *jit, *kernel._consts)
     _, strict, _ = tramp.make(
-        address, _plan(kernel.inputs), _plan(kernel.outputs), tuple(kernel._consts), False, None
+        address,
+        _plan(kernel.inputs),
+        _plan(kernel.outputs),
+        tuple(kernel._consts),
+        _temp_plan(kernel._temps),
+        False,
+        None,
     )
     lib = strict(*_floats(ins, kernel.inputs))
     for j, (a, b) in enumerate(zip(jit, lib)):
