@@ -545,7 +545,7 @@ class Kernel:
         return f"<Kernel ({ins}) -> {len(self.outputs)} output(s)>"
 
 
-_LAZY = frozenset({"njit", "inner", "_entry_c", "_batch", "_mod"})
+_LAZY = frozenset({"njit", "inner", "_inner_w", "_entry_c", "_batch", "_mod"})
 _MISSING = object()
 
 
@@ -647,10 +647,10 @@ def compile(
         with the Python headers, and Linux (the library is keyed by the CPU's
         features from ``/proc/cpuinfo``). The first compile costs about as much
         as a JIT compile (plus ~0.3 s once per cache folder and Python version
-        for the trampoline). Not for ``batch=True`` or ``parallel=True``
-        kernels, nor kernels whose code allocates temporary arrays or calls
-        BLAS (they need Numba's runtime): those stay JIT, as ``k.stats["aot"]``
-        says. Results are bit-identical to the JIT kernel's; ``k.njit`` and
+        for the trampoline). Temporary arrays are scratch memory passed in
+        by the trampoline. Not for ``batch=True`` or ``parallel=True``
+        kernels, nor kernels that call BLAS (large matrix products: they need
+        Numba's runtime): those stay JIT, as ``k.stats["aot"]`` says. Results are bit-identical to the JIT kernel's; ``k.njit`` and
         ``k.inner`` import Numba and compile (or load) the JIT kernel on first
         use.
 
