@@ -431,12 +431,8 @@ def build(kernel, directory: str, name: str, host: str, cc: list, check=None) ->
     it is written to the cache, returns why it is wrong, or None. Raises
     :class:`Unsupported` when the kernel cannot be built ahead of time; other
     errors (no room on disk, a broken compiler) pass."""
-    import llvmlite
-    import llvmlite.binding as llvm
     import numba as nb
     from numba import types as T
-
-    from .kernel import _atomic_write
 
     consts = kernel._consts
     for c in consts:
@@ -470,8 +466,25 @@ def build(kernel, directory: str, name: str, host: str, cc: list, check=None) ->
     # Numba's reference counting helpers are noinline; inlined, they fold away on
     # the wrapper's arrays (no meminfo), and with them the last call into NRT.
     ir = _NRT_NOINLINE.sub(r"\1", cf._library.get_llvm_str())
+    meta = {"numba": nb.__version__, "consts": list(kernel._const_names)}
+    meta["temps"] = [[list(shape), np.dtype(dt).str] for shape, dt in kernel._temps]
+    return link(ir, cf.native_name, directory, name, host, cc, kinds, meta, check)
+
+
+def link(ir: str, entry: str, directory: str, name: str, host: str, cc: list, kinds, meta, check):
+    """The rest of :func:`build`, from LLVM IR whose function ``entry`` is the
+    kernel (``void (void **)``): O3 for the host CPU, object code, ``cc
+    -shared``, the checks, then the library and its manifest (``meta`` added
+    to it) written to the cache. Also used by :mod:`.direct`."""
+    import llvmlite
+    import llvmlite.binding as llvm
+
+    from .kernel import _atomic_write
+
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
     mod = llvm.parse_assembly(ir)
-    mod.get_function(cf.native_name).name = SYMBOL
+    mod.get_function(entry).name = SYMBOL
     for fn in mod.functions:
         if not fn.is_declaration and fn.name != SYMBOL:
             fn.linkage = "internal"
@@ -525,14 +538,12 @@ def build(kernel, directory: str, name: str, host: str, cc: list, check=None) ->
         "host": host,
         "symbol": SYMBOL,
         "args": kinds,
-        "consts": list(kernel._const_names),
-        "temps": [[list(shape), np.dtype(dt).str] for shape, dt in kernel._temps],
+        **meta,
         "so": os.path.basename(so_path),
         "so_sha256": sha,
         "cpu": cpu,
         "features": features,
         "triple": llvm.get_default_triple(),
-        "numba": nb.__version__,
         "llvmlite": llvmlite.__version__,
         "cc": cmd[0],
     }

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..graph import Node
 from .lower import ACC, ARRAY, LEAF, MAP, VIEW, Schedule, schedule
-from .scalar_block import fast_op
+from .scalar_block import FAST, fast_op
 
 _RESERVED = re.compile(r"(t|s|c|i|p|acc|out|in)\d+|[rcqb]")
 SMALL_MATMUL = 4096
@@ -310,6 +310,7 @@ class Emitter:
         (allocates array outputs, keeps scalars as locals, returns them)."""
         self.mode = mode
         self.temps = []  # inner mode: (name, shape, dtype) of each temporary array parameter
+        self.block_record = None  # the last scalar block emitted (see _direct_block)
         self.views = set()  # names of arrays that may not be C-contiguous (transposes)
         self.lines = L = []
         self.names = {id(v): n for v, n in zip(self.inputs, self.arg_names)}
@@ -335,16 +336,51 @@ class Emitter:
             elif id(item) not in self.nested_into:
                 self.emit_loop(item)
         # Outputs not written in place: copy (leaves, array results, repeated outputs).
+        copied = False
         for j, o in enumerate(self.outputs):
             if j in self.written:
                 continue
+            copied = True
             self.emit_copy(o, self.out_names[j])
+        if mode == "inner":
+            self.direct = None if copied else self._direct_block()
         if mode == "entry":
             tail = "," if len(self.outputs) == 1 and self.tuple_out else ""
             L.append(f"    return {', '.join(self.out_names)}{tail}")
         else:
             L.append("    return")
         return "\n".join(L)
+
+    def _direct_block(self):
+        """The kernel as one block of LLVM instructions on float64 scalars, for
+        :mod:`.direct` (compiled without Numba), or None: ``{"inputs": kernel
+        input positions of the block's arguments, "program": [(op, operands)],
+        "outputs": [(output position, value index)]}``."""
+        rec = getattr(self, "block_record", None)
+        steps = self.sched.steps
+        if rec is None or len(steps) != 1 or self.consts:
+            return None
+        f64 = np.dtype("float64")
+        if any(v.ndim or v.dtype != f64 for v in self.inputs):
+            return None
+        if any(o.ndim or o.dtype != f64 for o in self.outputs):
+            return None
+        pos = {id(v): q for q, v in enumerate(self.inputs)}
+        if any(id(x) not in pos for x in rec["ext"]):
+            return None
+        for (op, operands), dt in zip(rec["program"], rec["dtypes"]):
+            if op not in FAST or dt != "float64":
+                return None
+            if any(isinstance(x, tuple) and x[2] != "float64" for x in operands):
+                return None
+        value_of = {id(n): k for n, k in rec["outs"]}
+        if any(id(o) not in value_of for o in self.outputs):
+            return None
+        return {
+            "inputs": [pos[id(x)] for x in rec["ext"]],
+            "program": rec["program"],
+            "outputs": [(j, value_of[id(o)]) for j, o in enumerate(self.outputs)],
+        }
 
     def out_target(self, node: Node):
         """Name of the output buffer this node may be computed in place into, or None."""
@@ -815,6 +851,15 @@ class Emitter:
         )
         tup = ", ".join(args) + ("," if len(args) == 1 else "")
         L.append(f"    {', '.join(names)}{',' if len(names) == 1 else ''} = {name}(({tup}))")
+        self.block_record = dict(
+            ext=ext_nodes,
+            program=[
+                (op, [o[1] if o[0] == "a" else nargs + o[1] if o[0] == "v" else o for o in ops])
+                for op, _dt, ops, _n in rows
+            ],
+            dtypes=[dt for _op, dt, _ops, _n in rows],
+            outs=[(n, nargs + index[id(n)]) for n in outs],
+        )
         for n, s in zip(outs, names):
             target = self.out_target(n)
             if target:

@@ -244,8 +244,10 @@ class Kernel:
     stats : dict
         Seconds spent per compile phase, and whether the disk cache was hit.
     aot : bool
-        Whether calls go through the ahead-of-time library (``compile(...,
-        aot=True)`` with a valid artifact in the cache) instead of Numba.
+        Whether ``k(...)`` goes through jitgrad's C trampoline into compiled
+        code of its own (the ahead-of-time library in the cache, or a kernel
+        compiled in memory without Numba: see ``stats["aot"]``) instead of
+        Numba's dispatcher.
     """
 
     aot = False
@@ -647,7 +649,9 @@ def compile(
         with the Python headers, and Linux (the library is keyed by the CPU's
         features from ``/proc/cpuinfo``). The first compile costs about as much
         as a JIT compile (plus ~0.3 s once per cache folder and Python version
-        for the trampoline). Temporary arrays are scratch memory passed in
+        for the trampoline); a kernel that is one block of scalar LLVM
+        instructions is compiled without Numba at all, in memory when
+        ``cache=False`` (``stats["direct"]``). Temporary arrays are scratch memory passed in
         by the trampoline. Not for ``batch=True`` or ``parallel=True``
         kernels, nor kernels that call BLAS (large matrix products: they need
         Numba's runtime): those stay JIT, as ``k.stats["aot"]`` says. Results are bit-identical to the JIT kernel's; ``k.njit`` and
@@ -793,6 +797,10 @@ def compile(
             body = em.module()
             stats["emit"] = time.perf_counter() - t
             consts = em.consts
+            # A kernel that is one block of LLVM instructions is compiled by
+            # llvmlite alone (see .direct); aot=False asks for Numba only.
+            direct = em.direct if (aot is not False and not batch and not parallel) else None
+            modname = "jitgrad_kernel_" + name[2:]
             if directory is not None:
                 rep.phase("cache write")
                 npz_bytes = None
@@ -809,10 +817,17 @@ def compile(
                     _atomic_write(npz_path, npz_bytes)
                 _atomic_write(path, text.encode())
                 source = text
-                module = _import_file(path, "jitgrad_kernel_" + name[2:])
+                loader = lambda: _import_file(path, modname)
             else:
                 source = _module_source(body, None)
-                module = _exec_source(source, consts)
+                loader = lambda: _exec_source(source, consts)
+            if direct is not None:
+                kernel = _direct_kernel(
+                    inputs, simplified, single, source, stats, options, direct, loader, rep,
+                    directory, name, host,
+                )  # fmt: skip
+            if kernel is None:
+                module = loader()
         if kernel is None:
             final_outs = simplified if simplified is not None else outs
             kernel = Kernel(inputs, final_outs, single, module, source, stats, options)
@@ -993,6 +1008,55 @@ def _aot_build(kernel, stats, rep, directory, name, host, asked):
         stats["aot"] = f"failed: {type(e).__name__}: {e}"
         log.warning("jitgrad: AOT build of %s failed (%s: %s)", name, type(e).__name__, e)
     stats["aot_build"] = time.perf_counter() - t
+
+
+def _direct_kernel(
+    inputs, outs, single, source, stats, options, direct, loader, rep, directory, name, host
+):
+    """A kernel compiled by :mod:`.direct` (no Numba), called through the
+    trampoline: a library in the cache where there is one (AOT), else in
+    memory. None where that cannot be had (the Numba path follows)."""
+    from . import aot as A
+    from . import direct as D
+
+    rep.phase("llvm (direct)")
+    t = time.perf_counter()
+    tdir = directory
+    if tdir is None:  # cache=False: the trampoline still lives in the cache folder
+        tdir = cache_dir()
+        if not _writable_dir(tdir):
+            return None
+    tramp = A.trampoline(tdir)
+    if tramp is None:
+        return None
+    kernel = Kernel(inputs, outs, single, None, source, stats, options, ((), ()), loader, [])
+    text = D.ir_text(len(inputs), len(outs), direct)
+
+    def check(address):
+        _, strict, _ = tramp.make(address, _plan(inputs), _plan(outs), (), (), False, None)
+        return D.check(outs, inputs, strict)
+
+    try:
+        if host is not None and directory is not None:
+            head = A.arg_kinds(inputs, outs, ())
+            meta = {"consts": [], "temps": [], "direct": True}
+            A.link(text, D.SYMBOL, directory, name, host, A.find_cc(), head, meta, check)
+            address, _ = A.load(directory, name, host, head)
+            if address is None:
+                raise RuntimeError("the library just built does not load")
+            stats["aot"] = "built"
+        else:
+            address = D.jit(text)
+            why = check(address)
+            if why:
+                raise RuntimeError(why)
+            stats["aot"] = "direct, in memory"
+        kernel._set_aot(address, tramp)
+    except Exception as e:  # never fatal: the Numba path follows
+        log.warning("jitgrad: direct compile of %s failed (%s: %s)", name, type(e).__name__, e)
+        return None
+    stats["direct"] = time.perf_counter() - t
+    return kernel
 
 
 def _aot_selfcheck(kernel, address, tramp) -> str | None:
