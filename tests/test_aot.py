@@ -4,14 +4,13 @@ Fresh subprocesses check the warm start (no Numba, no llvmlite, same bits as the
 JIT kernel); the rest runs in this process against a module-wide cache folder.
 """
 
-import json
 import os
-import subprocess
 import sys
 import warnings
 
 import numpy as np
 import pytest
+from children import run_child
 
 import jitgrad as jg
 from jitgrad.codegen import aot as A
@@ -23,7 +22,6 @@ pytestmark = [
     pytest.mark.skipif(A.host_key() is None, reason="no /proc/cpuinfo: AOT is Linux-only"),
 ]
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _CHILD = r"""
 import json, sys
@@ -62,15 +60,7 @@ print("RESULT " + json.dumps(res))
 
 
 def _child(cache, mode="plain"):
-    env = dict(os.environ, JITGRAD_CACHE_DIR=cache, PYTHONPATH=ROOT)
-    env.pop("JITGRAD_AOT", None)
-    p = subprocess.run(
-        [sys.executable, "-c", _CHILD, mode], env=env, capture_output=True, text=True, timeout=300
-    )
-    for line in p.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    raise AssertionError(f"child failed:\n{p.stdout}\n{p.stderr}")
+    return run_child(_CHILD, cache, mode)
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,9 @@
 alone (jitgrad.codegen.direct): same values as the Numba kernel, no Numba
 imported to compile or call them, k.njit still there."""
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from children import run_child
 
 import jitgrad as jg
 from jitgrad.codegen import aot as A
@@ -16,8 +12,6 @@ from jitgrad.codegen import aot as A
 pytestmark = pytest.mark.skipif(
     A.find_cc() is None, reason="no C compiler: no trampoline, so no direct kernels"
 )
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _nest(name, depth=4, order=4):
@@ -97,15 +91,7 @@ print("RESULT " + json.dumps({"stats": k.stats, "numba": "numba" in sys.modules,
 
 
 def _child(cache_dir, mode):
-    env = dict(os.environ, JITGRAD_CACHE_DIR=cache_dir, PYTHONPATH=ROOT)
-    env.pop("JITGRAD_AOT", None)
-    p = subprocess.run(
-        [sys.executable, "-c", _CHILD, mode], env=env, capture_output=True, text=True, timeout=300
-    )
-    for line in p.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    raise AssertionError(f"child failed:\n{p.stdout}\n{p.stderr}")
+    return run_child(_CHILD, cache_dir, mode)
 
 
 def test_compiled_and_called_without_numba(tmp_path):
