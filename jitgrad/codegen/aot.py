@@ -479,10 +479,9 @@ def link(ir: str, entry: str, directory: str, name: str, host: str, cc: list, ki
     import llvmlite
     import llvmlite.binding as llvm
 
+    from .direct import host_target_machine, run_o3
     from .kernel import _atomic_write
 
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
     mod = llvm.parse_assembly(ir)
     mod.get_function(entry).name = SYMBOL
     for fn in mod.functions:
@@ -493,12 +492,8 @@ def link(ir: str, entry: str, directory: str, name: str, host: str, cc: list, ki
             gv.linkage = "internal"
     cpu = llvm.get_host_cpu_name()
     features = llvm.get_host_cpu_features().flatten()
-    tm = llvm.Target.from_default_triple().create_target_machine(
-        cpu=cpu, features=features, opt=3, reloc="pic", codemodel="default"
-    )
-    pto = llvm.create_pipeline_tuning_options(speed_level=3)
-    pb = llvm.create_pass_builder(tm, pto)
-    pb.getModulePassManager().run(mod, pb)  # O3; drops the unused NRT and exception helpers
+    tm = host_target_machine(reloc="pic")
+    run_o3(mod, tm)  # also drops the unused NRT and exception helpers
     obj = tm.emit_object(mod)
 
     prefix, man_path = paths(directory, name, host)

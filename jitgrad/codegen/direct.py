@@ -98,10 +98,17 @@ def optimized(text: str, target_machine):
 
     mod = llvm.parse_assembly(text)
     mod.verify()
+    run_o3(mod, target_machine)
+    return mod
+
+
+def run_o3(mod, target_machine):
+    """LLVM's O3 module pipeline for ``target_machine``, in place."""
+    import llvmlite.binding as llvm
+
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
     pb = llvm.create_pass_builder(target_machine, pto)
     pb.getModulePassManager().run(mod, pb)
-    return mod
 
 
 def check(nodes, inputs, call) -> str | None:

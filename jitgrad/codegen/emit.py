@@ -311,7 +311,6 @@ class Emitter:
         self.mode = mode
         self.temps = []  # inner mode: (name, shape, dtype) of each temporary array parameter
         self.block_record = None  # the last scalar block emitted (see _direct_block)
-        self.views = set()  # names of arrays that may not be C-contiguous (transposes)
         self.lines = L = []
         self.names = {id(v): n for v, n in zip(self.inputs, self.arg_names)}
         self.counter = 0
@@ -356,7 +355,7 @@ class Emitter:
         :mod:`.direct` (compiled without Numba), or None: ``{"inputs": kernel
         input positions of the block's arguments, "program": [(op, operands)],
         "outputs": [(output position, value index)]}``."""
-        rec = getattr(self, "block_record", None)
+        rec = self.block_record
         steps = self.sched.steps
         if rec is None or len(steps) != 1 or self.consts:
             return None
@@ -947,7 +946,6 @@ class Emitter:
         if name == "transpose":
             t = self.fresh("t")
             self.names[id(n)] = t
-            self.views.add(t)
             L.append(f"    {t} = {self.array_name(n.inputs[0])}.T")
             return
         if name == "concatenate":
@@ -1097,7 +1095,6 @@ class Emitter:
             f"def {'inner_w' if temps else 'inner'}({', '.join(params + tnames)}):",
             1,
         )
-        self.temp_specs = [(shape, dtype) for _, shape, dtype in temps]
         L = [PREAMBLE.format(cache=bool(self.cache), fastmath=_fm(self.fastmath))]
         for name in cargs:
             L.append(f"{name} = _CONSTS[{name!r}]")

@@ -1068,7 +1068,9 @@ def _aot_selfcheck(kernel, address, tramp) -> str | None:
         a = np.linspace(0.3, 0.7, max(v.size, 1)).astype(v.dtype)
         ins.append(v.dtype.type(a[0]) if v.ndim == 0 else a.reshape(v.shape))
     jit = [np.zeros(o.shape if o.ndim else (1,), o.dtype) for o in kernel.outputs]
-    kernel.inner(*ins, *jit, *kernel._consts)
+    # inner_w as the build compiled it (calling inner would compile its wrapper too)
+    scratch = [np.empty(shape, dt) for shape, dt in kernel._temps]
+    kernel._inner_w(*ins, *jit, *kernel._consts, *scratch)
     _, strict, _ = tramp.make(
         address,
         _plan(kernel.inputs),
