@@ -11,6 +11,8 @@ original when their result is larger by :func:`count_ops`.
 
 from __future__ import annotations
 
+import time
+
 from . import progress
 from .graph import Node
 from .printing import count_ops
@@ -70,8 +72,11 @@ def simplify(nodes, level: str = "fast", timeout: float = 5.0):
         canonical form, so results print in textbook order) and agrees with the
         original numerically; see :func:`jitgrad.sym.sympy_pass`.
     timeout : float
-        Seconds for the SymPy work in total (level ``"sympy"``). The passes
-        before and after it take time linear in the graph size.
+        Seconds for the whole call at level ``"sympy"``, counted from its start:
+        the fast pass first, then SymPy gets what the fast pass left of the
+        budget (none when the fast pass alone used it up). Only the fast pass
+        after SymPy's (linear in the graph size, and a fraction of the first)
+        runs beyond it.
 
     Returns
     -------
@@ -115,6 +120,7 @@ def simplify(nodes, level: str = "fast", timeout: float = 5.0):
     for o in outs:
         if not isinstance(o, Node):
             raise TypeError(f"simplify: expected nodes, got {type(o).__name__}")
+    start = time.monotonic()
     with progress.task(lambda: f"simplifying {count_ops(outs)} ops (level {level!r})") as rep:
         rep.phase("fast pass")
         new = _fast(outs)
@@ -122,7 +128,8 @@ def simplify(nodes, level: str = "fast", timeout: float = 5.0):
             from .sym import sympy_pass
 
             rep.phase("sympy pass")
-            candidate = sympy_pass(new, timeout=timeout)
+            left = max(0.0, float(timeout) - (time.monotonic() - start))
+            candidate = sympy_pass(new, timeout=left)
             rep.phase("fast pass after sympy")
             candidate = _fast(candidate)
             if count_ops(candidate) <= count_ops(new):

@@ -999,10 +999,10 @@ def sympy_pass(outs: list, timeout: float = 5.0, *, max_ops: int = MAX_CLUSTER_O
     -------
     list of Node
     """
-    sp = _sympy()
+    deadline = time.monotonic() + max(0.0, float(timeout))
+    sp = _sympy()  # its first import counts against the budget too
     from .rewrite.rules import positive
 
-    deadline = time.monotonic() + max(0.0, float(timeout))
     outs = list(outs)
     order = toposort(outs)
     units, cut_ids = _units(order, outs, max_ops)

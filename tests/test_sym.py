@@ -1,5 +1,7 @@
 """SymPy round trip, textbook derivatives after level="sympy", LaTeX."""
 
+import time
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -280,6 +282,35 @@ def test_sympy_level_timeout_zero_is_valid():
     np.testing.assert_allclose(
         jg.evaluate(s, {x: 0.3, y: 0.8}), jg.evaluate(g, {x: 0.3, y: 0.8}), rtol=1e-12
     )
+
+
+def test_sympy_level_budget_counts_from_the_start(monkeypatch):
+    """The fast pass before SymPy spends the same budget: SymPy gets what is left."""
+    import importlib
+
+    simplify_mod = importlib.import_module("jitgrad.simplify")
+    sym_mod = importlib.import_module("jitgrad.sym")
+    fast = simplify_mod._fast
+    calls = []
+
+    def slow_fast(outs):
+        calls.append("fast")
+        if len(calls) == 1:
+            time.sleep(0.4)
+        return fast(outs)
+
+    def record(outs, timeout):
+        calls.append(timeout)
+        return outs
+
+    monkeypatch.setattr(simplify_mod, "_fast", slow_fast)
+    monkeypatch.setattr(sym_mod, "sympy_pass", record)
+    g = jg.grad(jg.exp(jg.sin(x) * y), x)
+    jg.simplify(g, level="sympy", timeout=1.0)
+    assert calls[0] == "fast" and 0.0 < calls[1] <= 0.6
+    calls.clear()
+    jg.simplify(g, level="sympy", timeout=0.3)  # the fast pass used it all
+    assert calls[1] == 0.0
 
 
 def test_sympy_level_on_a_large_graph():
