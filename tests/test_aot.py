@@ -379,6 +379,26 @@ def test_into_and_strict_plan(pair):
         k._aot_strict(X1)
 
 
+def test_into_fast_path_skips_the_python_checks(pair, monkeypatch):
+    k, jit = pair
+    want = jit(X1, 0.75, M1)
+    f, g, h = np.full(1, np.nan), np.full(3, np.nan), np.full((2, 3), np.nan)
+    calls = []
+    checks = type(k)._args
+    monkeypatch.setattr(k, "_args", lambda *a, **kw: calls.append(1) or checks(k, *a, **kw))
+    k.into(X1, 0.75, M1, out=(f, g, h))  # exact arrays: straight into the trampoline
+    assert not calls
+    assert f[0] == want[0] and g.tobytes() == want[1].tobytes() and h.tobytes() == want[2].tobytes()
+    h[...] = np.nan
+    k.into(X1.tolist(), 0.75, M1, out=[f, g, h])  # a list converts first, same result
+    assert calls and h.tobytes() == want[2].tobytes()
+    # a refused buffer leaves every output as it was, with the Python message
+    g[...] = 7.0
+    with pytest.raises(ValueError, match="output 2 must be"):
+        k.into(X1, 0.75, M1, out=(f, g, np.empty((2, 3))[:, :2]))
+    assert (g == 7.0).all()
+
+
 def test_kernel_is_freed(here):
     import gc
     import weakref
