@@ -551,9 +551,90 @@ class Kernel:
             return
         self.inner(*conv, *out, *self._consts)
 
+    @property
+    def cfunc(self):
+        """The kernel as a C function ``double f(int n, double *xx)``: a Numba ``cfunc``.
+
+        For a kernel whose inputs are all float64 scalars and whose one output is
+        a float64 scalar. ``xx`` holds the inputs in call order and ``n`` their
+        number; any other ``n`` gives nan (a C callback cannot raise). This is
+        the signature SciPy's ``quad``, ``dblquad`` and ``nquad`` take as a
+        :class:`scipy.LowLevelCallable` (the integration variables first, then
+        ``args``): see :meth:`low_level_callable`. Compiled by Numba on first
+        use (a fraction of a second; not cached on disk); ``.address`` is the
+        function pointer, ``.ctypes`` a ctypes function.
+
+        Raises
+        ------
+        ValueError
+            When an input or the output is not a float64 scalar, there is more
+            than one output, or the kernel is a batch kernel.
+
+        Examples
+        --------
+        >>> import ctypes, jitgrad as jg
+        >>> x, a = jg.scalars("x a")
+        >>> k = jg.compile([x, a], jg.exp(-a * x**2), cache=False)
+        >>> round(k.cfunc.ctypes(2, (ctypes.c_double * 2)(1.0, 2.0)), 6)
+        0.135335
+        """
+        cf = self.__dict__.get("_cfunc")
+        if cf is None:
+            cf = self.__dict__["_cfunc"] = _scalar_cfunc(self)
+        return cf
+
+    def low_level_callable(self):
+        """:attr:`cfunc` as a :class:`scipy.LowLevelCallable`, for ``scipy.integrate.quad``
+        and ``nquad``: the integrand runs without calling back into Python.
+
+        Examples
+        --------
+        >>> import numpy as np, jitgrad as jg
+        >>> from scipy.integrate import quad
+        >>> x, a = jg.scalars("x a")
+        >>> k = jg.compile([x, a], jg.exp(-a * x**2), cache=False)
+        >>> value, err = quad(k.low_level_callable(), -np.inf, np.inf, args=(2.0,))
+        >>> bool(abs(value - np.sqrt(np.pi / 2.0)) < 1e-12)
+        True
+        """
+        import scipy
+
+        return scipy.LowLevelCallable(self.cfunc.ctypes)
+
     def __repr__(self):
         ins = ", ".join(f"{n}{fmt(s)}" for n, s, _ in self._specs)
         return f"<Kernel ({ins}) -> {len(self.outputs)} output(s)>"
+
+
+def _scalar_cfunc(kernel):
+    """The Numba cfunc ``double (int n, double *xx)`` around ``kernel.njit``."""
+    what = "cfunc: a C callback takes float64 scalars and returns one float64 scalar"
+    if kernel.batch:
+        raise ValueError(f"{what}; this is a batch kernel")
+    for name, shape, dtype in kernel._specs:
+        if shape != () or dtype != np.float64:
+            raise ValueError(f"{what}; input {name!r} is {dtype} of shape {fmt(shape)}")
+    if len(kernel.outputs) != 1:
+        raise ValueError(f"{what}; this kernel has {len(kernel.outputs)} outputs")
+    o = kernel.outputs[0]
+    if o.shape != () or o.dtype != np.float64:
+        raise ValueError(f"{what}; its output is {o.dtype} of shape {fmt(o.shape)}")
+    import numba as nb
+    from numba import types as T
+
+    m = kernel._n
+    call = f"entry({', '.join(f'a[{i}]' for i in range(m))})" + ("" if kernel._single else "[0]")
+    src = (
+        "def callback(n, xx):\n"
+        f"    if n != {m}:\n"
+        "        return nan\n"
+        f"    a = carray(xx, ({m},))\n"
+        f"    return {call}\n"
+    )
+    env = {"carray": nb.carray, "entry": kernel.njit, "nan": float("nan")}
+    exec(src, env)
+    sig = T.float64(T.intc, T.CPointer(T.float64))
+    return nb.cfunc(sig, error_model="numpy")(env["callback"])
 
 
 _LAZY = frozenset({"njit", "inner", "_inner_w", "_entry_c", "_batch", "_mod"})
