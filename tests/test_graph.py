@@ -411,6 +411,27 @@ def test_other_folds():
     np.testing.assert_array_equal(jg.evaluate(z, {x: np.ones(3)}), np.zeros(3))
     assert x * -1.0 is -x
     assert jg.where(jg.const(True), x, 2.0 * x) is x
+    # index_put at an index that moves no element (new axes, whole slices) is a
+    # reshape: the adjoint of A[:, None, :] has no zero fill (and fuses in kernels).
+    from jitgrad.graph import toposort
+    from jitgrad.ops import structure
+
+    A = jg.matrix("A", 2, 3)
+    g = jg.var("g", (2, 1, 3))
+    full = (("s", 0, 2, 1), ("n",), ("s", 0, 3, 1))
+    put = structure.index_put(g, full, (2, 3))
+    assert put.op.name == "reshape" and put.shape == (2, 3)
+    gv = np.arange(6.0).reshape(2, 1, 3)
+    want = np.zeros((2, 3))
+    want[:, None, :] = gv
+    np.testing.assert_array_equal(jg.evaluate(put, {g: gv}), want)
+    assert structure.index_put(g, full[:2], (2, 3)).op.name == "reshape"  # trailing axis implied
+    part = structure.index_put(jg.var("h", (1, 1, 3)), (("s", 1, 2, 1),) + full[1:], (2, 3))
+    assert part.op.name == "index_put"  # a partial slice still fills zeros
+    dA = jg.grad(jg.sum(jg.sin(A[:, None, :] * 2.0)), A)
+    assert all(n.op.name != "index_put" for n in toposort([dA]))
+    Av = np.arange(6.0).reshape(2, 3) / 7
+    np.testing.assert_allclose(jg.evaluate(dA, {A: Av}), 2.0 * np.cos(2.0 * Av), rtol=1e-15)
     # Constant subgraphs fold to a single constant.
     c = jg.exp(jg.const([0.0, 1.0])) + 1.0
     assert c.op.name == "const"

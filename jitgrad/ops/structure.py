@@ -355,14 +355,26 @@ def _index_put_shape(inputs, index, shape):
     return shape, g.dtype
 
 
+def _moves_nothing(index, shape) -> bool:
+    """Whether ``index`` holds only new axes and whole step-1 slices: every element
+    of ``shape`` is selected, in order (``x[:, None, :]`` is a reshape)."""
+    ax = 0
+    for it in index:
+        if it[0] == "n":
+            continue
+        if it[0] != "s" or it[1] != 0 or it[3] != 1 or it[2] != shape[ax]:
+            return False
+        ax += 1
+    return True
+
+
 def _fold_index_put(g, index, shape):
     if uniform_value(g) == 0:
         return zeros(shape, g.dtype)
-    if shape == ():
-        return reshape(g, ())  # only new axes were indexed: the value itself
-    if _index_out_shape(shape, index) == shape and all(it[0] != "n" for it in index):
-        if all(it[0] == "s" and it[1] == 0 and it[3] == 1 for it in index):
-            return g
+    if _moves_nothing(index, shape):
+        # the adjoint of x[:, None, :] and the like: no zeros to fill, a reshape
+        # (which folds to g itself without new axes), and elementwise work on it fuses
+        return reshape(g, shape)
     return None
 
 
