@@ -151,29 +151,41 @@ class Node:
 
 
 _INTERN: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+# The table's dict of weak references, read directly on the hot path (a dead
+# reference reads as missing, as ``_INTERN.get`` would give); entries are added
+# and dropped through ``_INTERN`` only, which keeps removal thread safe.
+_REFS: dict = _INTERN.data
 _new = object.__new__
-_set = object.__setattr__
+# The slot setters of Node (faster than object.__setattr__ by name).
+_set_op = Node.op.__set__
+_set_inputs = Node.inputs.__set__
+_set_params = Node.params.__set__
+_set_shape = Node.shape.__set__
+_set_dtype = Node.dtype.__set__
 
 
 def intern(op, inputs: tuple, params: tuple, shape: tuple, dtype) -> Node:
     """Return the unique node for ``(op, inputs, params)``, creating it if needed."""
     key = (op.name, inputs, params)
-    node = _INTERN.get(key)
-    if node is not None:
-        return node
+    ref = _REFS.get(key)
+    if ref is not None:
+        node = ref()
+        if node is not None:
+            return node
     node = _new(Node)
-    _set(node, "op", op)
-    _set(node, "inputs", inputs)
-    _set(node, "params", params)
-    _set(node, "shape", shape)
-    _set(node, "dtype", dtype)
+    _set_op(node, op)
+    _set_inputs(node, inputs)
+    _set_params(node, params)
+    _set_shape(node, shape)
+    _set_dtype(node, dtype)
     _INTERN[key] = node
     return node
 
 
 def lookup(op, inputs: tuple, params: tuple):
     """The existing node for ``(op, inputs, params)`` or None."""
-    return _INTERN.get((op.name, inputs, params))
+    ref = _REFS.get((op.name, inputs, params))
+    return None if ref is None else ref()
 
 
 def toposort(outputs: Iterable[Node]) -> list[Node]:
@@ -182,25 +194,27 @@ def toposort(outputs: Iterable[Node]) -> list[Node]:
     Iterative depth-first search, so arbitrarily deep graphs are fine.
     """
     order: list[Node] = []
-    done: set[int] = set()
+    done: set = set()  # nodes hash by identity
+    append, add = order.append, done.add
     for out in outputs:
-        if id(out) in done:
+        if out in done:
             continue
-        stack = [(out, 0)]
+        # Depth first, inputs in order; a node is appended after all its inputs.
+        stack = [(out, iter(out.inputs))]
+        push, pop = stack.append, stack.pop
         while stack:
-            node, i = stack[-1]
-            inputs = node.inputs
-            while i < len(inputs) and id(inputs[i]) in done:
-                i += 1
-            if i < len(inputs):
-                stack[-1] = (node, i + 1)
-                child = inputs[i]
-                stack.append((child, 0))
-                continue
-            stack.pop()
-            if id(node) not in done:
-                done.add(id(node))
-                order.append(node)
+            node, rest = stack[-1]
+            for child in rest:
+                if child not in done:
+                    if child.inputs:
+                        push((child, iter(child.inputs)))
+                        break
+                    add(child)  # a leaf: done at once
+                    append(child)
+            else:
+                pop()
+                add(node)
+                append(node)
     return order
 
 
