@@ -21,6 +21,16 @@ PREC_CMP, PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_ATOM = 1, 2, 3, 4, 5, 6
 
 def _ew_shape(name, out_bool=False, allow_bool=False):
     def rule(inputs, **_):
+        # Fast path (the common case): one or two operands of one shape and one
+        # float dtype give that shape and dtype.
+        n = len(inputs)
+        if n == 1 or n == 2:
+            a = inputs[0]
+            dt = a.dtype
+            if (dt is F64 or dt is F32) and (
+                n == 1 or (inputs[1].dtype is dt and inputs[1].shape == a.shape)
+            ):
+                return a.shape, BOOL if out_bool else dt
         shape = broadcast(name, *(i.shape for i in inputs))
         dtype = BOOL if out_bool else promote(name, (i.dtype for i in inputs), allow_bool)
         return shape, dtype
