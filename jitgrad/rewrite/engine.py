@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ..graph import BOOL, Node, consumers_count, lookup, toposort
-from ..ops.core import make, uniform_value
+from ..graph import BOOL, Node, lookup, toposort
+from ..ops.core import remake, uniform_value
 from ..ops.elementwise import cast
 from ..ops.structure import broadcast_to
 from ..shapes import broadcast
@@ -566,73 +566,88 @@ def conform(node: Node, shape: tuple, dtype):
 
 
 class _Pass:
-    """One bottom-up pass over a graph."""
+    """One bottom-up pass over a graph.
 
-    def __init__(self, rules: RuleSet, outs: list, stats: dict | None, stable: dict):
+    Nodes hash by identity, so the tables below are keyed by the nodes themselves
+    (which also keeps every node they mention alive).
+    """
+
+    def __init__(self, rules: RuleSet, outs: list, stats: dict | None, stable: set):
         self.rules = rules
         self.order = toposort(outs)
-        self.uses = consumers_count(self.order)
+        # How many times each node is used (as an input, or as an output).
+        uses: dict[Node, int] = {}
+        get = uses.get
+        for node in self.order:
+            for i in node.inputs:
+                uses[i] = get(i, 0) + 1
         for o in outs:
-            self.uses[id(o)] = self.uses.get(id(o), 0) + 1
-        self.final: dict[int, Node] = {}  # normalised nodes (kept alive: ids stay valid)
+            uses[o] = get(o, 0) + 1
+        self.uses = uses
+        self.final: set[Node] = set()  # normalised nodes
         self.changed = False
         self.stats = stats
         self.nest = 0
-        # Nodes no rule matches (kept alive so ids stay valid). Matching depends on
-        # the node's structure only, so this holds across passes; a node where a
-        # rule matched but was refused for growth is not stable (uses change).
+        # Nodes no rule matches. Matching depends on the node's structure only, so
+        # this holds across passes; a node where a rule matched but was refused for
+        # growth is not stable (uses change).
         self.stable = stable
+        # The new nodes of the replacement try_rules accepted last (see growth).
+        self.accepted_new: list = []
 
     def run(self, outs):
-        memo: dict[int, Node] = {}
+        memo: dict[Node, Node] = {}
         final = self.final
         stable = self.stable
+        uses = self.uses
+        normalize = self.normalize
         for n in self.order:
             if not n.op.is_op:
-                memo[id(n)] = n
-                final[id(n)] = n
+                memo[n] = n
+                final.add(n)
                 continue
             old_ins = n.inputs
             for i in old_ins:
-                if memo[id(i)] is not i:
-                    m = make(n.op, tuple(memo[id(i)] for i in old_ins), **dict(n.params))
+                if memo[i] is not i:
+                    m = remake(n, tuple([memo[j] for j in old_ins]))
                     if m is not n:
                         self.changed = True
                     break
             else:
                 m = n
-                if id(n) in stable:  # unchanged and no rule matches: the common case
-                    memo[id(n)] = n
-                    final[id(n)] = n
+                if n in stable:  # unchanged and no rule matches: the common case
+                    memo[n] = n
+                    final.add(n)
                     continue
-            new = self.normalize(m)
-            memo[id(n)] = new
+            new = normalize(m)
+            memo[n] = new
             if new is not n:
                 # The new node inherits the old one's consumers (for the growth estimate).
-                self.uses[id(new)] = self.uses.get(id(new), 0) + self.uses.get(id(n), 0)
-        return [memo[id(o)] for o in outs]
+                uses[new] = uses.get(new, 0) + uses.get(n, 0)
+        return [memo[o] for o in outs]
 
     def normalize(self, m: Node) -> Node:
         """``m`` with every applicable rule applied (its inputs are normalised)."""
         final = self.final
-        if id(m) in final or not m.op.is_op:
-            final[id(m)] = m
+        if m in final or not m.op.is_op:
+            final.add(m)
             return m
         twin = self.commuted(m)
         if twin is not None:
             self.changed = True
             return twin
+        stable = self.stable
         for _ in range(_MAX_CHAIN):
-            if id(m) in self.stable:
+            if m in stable:
                 break
             r = self.try_rules(m)
             if r is None:
                 break
             self.changed = True
-            m = self.normalize_new(r)
-            if id(m) in final:
+            m = self.normalize_new(r, self.accepted_new)
+            if m in final:
                 return m
-        final[id(m)] = m
+        final.add(m)
         return m
 
     def commuted(self, m: Node):
@@ -645,30 +660,36 @@ class _Pass:
         if a is b:
             return None
         twin = lookup(m.op, (b, a), m.params)
-        if twin is None or id(twin) not in self.final or twin is m:
+        if twin is None or twin not in self.final or twin is m:
             return None
         return twin
 
-    def normalize_new(self, r: Node) -> Node:
-        """Normalise the nodes of a replacement that are not normalised yet."""
+    def normalize_new(self, r: Node, new: list | None = None) -> Node:
+        """Normalise the nodes of a replacement that are not normalised yet
+        (``new``: those nodes, ``_new_nodes(r, self.final)``, if known)."""
         final = self.final
-        if id(r) in final:
+        if r in final:
             return r
+        if new is None:
+            new = _new_nodes(r, final)
         if self.nest >= _MAX_NEST:
-            for n in _new_nodes(r, final):
-                final[id(n)] = n
+            final.update(new)
             return r
         self.nest += 1
         try:
-            memo: dict[int, Node] = {}
-            for n in _new_nodes(r, final):
-                ins = tuple(memo.get(id(i), i) for i in n.inputs)
-                m = make(n.op, ins, **dict(n.params)) if ins != n.inputs else n
+            uses = self.uses
+            memo: dict[Node, Node] = {}
+            for n in new:
+                ins = n.inputs
+                if memo:
+                    ins = tuple([memo.get(i, i) for i in ins])
+                m = remake(n, ins) if ins != n.inputs else n
                 for i in m.inputs:
-                    self.uses[id(i)] = self.uses.get(id(i), 0) + 1
-                memo[id(n)] = self.normalize(m) if m.op.is_op else m
-                final[id(memo[id(n)])] = memo[id(n)]
-            return memo.get(id(r), r)
+                    uses[i] = uses.get(i, 0) + 1
+                out = self.normalize(m) if m.op.is_op else m
+                memo[n] = out
+                final.add(out)
+            return memo.get(r, r)
         finally:
             self.nest -= 1
 
@@ -685,42 +706,54 @@ class _Pass:
             r = conform(r, m.shape, m.dtype)
             if r is None or r is m:
                 continue
-            if self.growth(m, r) > 0:
+            grows, new = self.growth(m, r)
+            if grows > 0:
                 refused = True
                 continue
             if self.stats is not None:
                 self.stats[rule.name] = self.stats.get(rule.name, 0) + 1
+            self.accepted_new = new
             return r
         if not refused:
-            self.stable[id(m)] = m
+            self.stable.add(m)
         return None
 
-    def growth(self, m: Node, r: Node) -> int:
-        """Op nodes added by the replacement minus op nodes that die with ``m``."""
+    def growth(self, m: Node, r: Node) -> tuple:
+        """Op nodes added by the replacement minus op nodes that die with ``m``, and
+        the replacement's new nodes (``_new_nodes(r, self.final)``)."""
         final = self.final
-        added = sum(1 for n in _new_nodes(r, final) if n.op.is_op)
+        new = _new_nodes(r, final)
+        added = 0
+        for n in new:
+            if n.op.is_op:
+                added += 1
         if added == 0:
-            return -1
-        # m dies; so do the inputs of m (recursively) used by m alone that r does not use.
-        keep = _reachable_ids(r, final)
+            return -1, new
+        # m dies; so do the inputs of m (recursively) used by m alone that r does not use
+        # (r uses its new nodes and their inputs).
+        keep = {r}
+        for n in new:
+            keep.add(n)
+            keep.update(n.inputs)
+        uses = self.uses
         removed = 1
         stack = list(m.inputs)
         seen = set()
         while stack:
             n = stack.pop()
-            if id(n) in seen or not n.op.is_op or id(n) in keep:
+            if n in seen or not n.op.is_op or n in keep:
                 continue
-            seen.add(id(n))
-            if self.uses.get(id(n), 0) <= 1:
+            seen.add(n)
+            if uses.get(n, 0) <= 1:
                 removed += 1
                 if len(seen) < 32:
                     stack.extend(n.inputs)
-        return added - removed
+        return added - removed, new
 
 
-def _new_nodes(r: Node, final: dict) -> list:
+def _new_nodes(r: Node, final: set) -> list:
     """The nodes reachable from ``r`` that are not in ``final``, inputs first."""
-    if id(r) in final:
+    if r in final:
         return []
     order, stack, seen = [], [(r, False)], set()
     while stack:
@@ -728,23 +761,14 @@ def _new_nodes(r: Node, final: dict) -> list:
         if expanded:
             order.append(n)
             continue
-        if id(n) in seen or id(n) in final:
+        if n in seen or n in final:
             continue
-        seen.add(id(n))
+        seen.add(n)
         stack.append((n, True))
         for i in n.inputs:
-            if id(i) not in seen and id(i) not in final:
+            if i not in seen and i not in final:
                 stack.append((i, False))
     return order
-
-
-def _reachable_ids(r: Node, final: dict) -> set:
-    """Ids of the nodes the replacement uses directly: its new nodes and their inputs."""
-    ids = {id(r)}
-    for n in _new_nodes(r, final):
-        ids.add(id(n))
-        ids.update(id(i) for i in n.inputs)
-    return ids
 
 
 def rewrite(nodes, rules: RuleSet, max_passes: int = 8, stats: dict | None = None):
@@ -785,7 +809,7 @@ def rewrite(nodes, rules: RuleSet, max_passes: int = 8, stats: dict | None = Non
 
 def rewrite_counted(outs: list, rules: RuleSet, max_passes: int = 8, stats=None):
     """:func:`rewrite` on a list: ``(new outputs, ops before, ops after or None)``."""
-    stable: dict[int, Node] = {}
+    stable: set[Node] = set()
     first = before = after = None
     for _ in range(max_passes):
         p = _Pass(rules, outs, stats, stable)
