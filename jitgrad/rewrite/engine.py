@@ -249,6 +249,19 @@ class Op(Pattern):
             out = _one_all(self.args, ins[::-1], env)
         return out
 
+    def start(self, node, env):
+        """For :meth:`gen` of a flat pattern: ``(env, inputs)`` to match the
+        operands against (``env`` with ``bind`` bound), or None if the node's op,
+        arity or repeated wildcards rule a match out."""
+        ins = node.inputs
+        if node.op.name != self.name or len(ins) != len(self.args):
+            return None
+        if self.same and not self._same_ok(ins):
+            return None
+        if self.bind is not None:
+            env = _bind(env, self.bind, node)
+        return env, ins
+
     def __repr__(self):
         return f"{self.name}({', '.join(map(repr, self.args))})"
 
@@ -357,6 +370,15 @@ class PowerOf(Pattern):
         for out in self.base.gen(base, env):
             yield _bind(out, self.exponent, e)
 
+    def one(self, node, env):
+        if not self.simple:
+            return next(self.gen(node, env), None)
+        base, e = self.split(node)
+        if base is None:
+            return None
+        out = self.base.one(base, env)
+        return None if out is None else _bind(out, self.exponent, e)
+
     def __repr__(self):
         return f"{self.base!r}**{self.exponent}"
 
@@ -387,6 +409,13 @@ class Scaled(Pattern):
         c, x = self.split(node)
         for out in self.x.gen(x, env):
             yield _bind(out, self.coef, c)
+
+    def one(self, node, env):
+        if not self.simple:
+            return next(self.gen(node, env), None)
+        c, x = self.split(node)
+        out = self.x.one(x, env)
+        return None if out is None else _bind(out, self.coef, c)
 
     def __repr__(self):
         return f"{self.coef}*{self.x!r}"
@@ -450,13 +479,15 @@ class Rule:
     x + 1
     """
 
-    __slots__ = ("name", "pattern", "replacement", "guard")
+    __slots__ = ("name", "pattern", "replacement", "guard", "pairwise")
 
     def __init__(self, name: str, pattern: Pattern, replacement: Callable, guard=None):
         self.name = name
         self.pattern = pattern
         self.replacement = replacement
         self.guard = guard
+        # A commutative op over simple operands: at most two matches (both orders).
+        self.pairwise = type(pattern) is Op and pattern.flat and pattern.commutative
 
     def apply(self, node: Node):
         """The replacement for ``node`` (not yet conformed), or None."""
@@ -466,6 +497,26 @@ class Rule:
             if env is None or (self.guard is not None and not self.guard(**env)):
                 return None
             return self.replacement(**env)
+        if self.pairwise:
+            # Op.gen of a flat commutative op, unrolled: the operands in order,
+            # then swapped (unless they are the same node).
+            started = pattern.start(node, {})
+            if started is None:
+                return None
+            env0, ins = started
+            args = pattern.args
+            env = _one_all(args, ins, env0)
+            if env is not None and (self.guard is None or self.guard(**env)):
+                r = self.replacement(**env)
+                if r is not None:
+                    return r
+            a, b = ins
+            if a is b:
+                return None
+            env = _one_all(args, (b, a), env0)
+            if env is not None and (self.guard is None or self.guard(**env)):
+                return self.replacement(**env)
+            return None
         for env in pattern.gen(node, {}):
             if self.guard is not None and not self.guard(**env):
                 continue
