@@ -9,12 +9,14 @@ recursion), so graphs of depth 100 000 work.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import weakref
 from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["Node", "Frozen", "toposort", "consumers_count", "intern"]
+__all__ = ["Node", "Frozen", "toposort", "consumers_count", "intern", "gc_paused"]
 
 FLOAT_DTYPES = (np.dtype("float64"), np.dtype("float32"))
 BOOL = np.dtype("bool")
@@ -225,3 +227,33 @@ def consumers_count(order: list[Node]) -> dict[int, int]:
         for inp in node.inputs:
             counts[id(inp)] = counts.get(id(inp), 0) + 1
     return counts
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector for a block that builds many nodes.
+
+    Nodes and their input tuples are objects the collector tracks, so a pass that
+    builds 10^5 of them sets off several full collections, each a walk over every
+    tracked object of the process, while nodes form no reference cycles (reference
+    counting frees them): on a 10^5-op graph ``simplify`` spent about a fifth of
+    its time there and the collector found nothing. The collector is enabled
+    again at the end if it was enabled at the start.
+
+    Examples
+    --------
+    >>> import gc
+    >>> with gc_paused():
+    ...     gc.isenabled()
+    False
+    >>> gc.isenabled()
+    True
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

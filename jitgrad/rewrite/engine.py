@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ..graph import BOOL, Node, lookup, toposort
+from ..graph import BOOL, Node, gc_paused, lookup, toposort
 from ..ops.core import remake, uniform_value
 from ..ops.elementwise import cast
 from ..ops.structure import broadcast_to
@@ -860,6 +860,11 @@ def rewrite(nodes, rules: RuleSet, max_passes: int = 8, stats: dict | None = Non
 
 def rewrite_counted(outs: list, rules: RuleSet, max_passes: int = 8, stats=None):
     """:func:`rewrite` on a list: ``(new outputs, ops before, ops after or None)``."""
+    with gc_paused():  # the passes build nodes by the 10^5 and no reference cycles
+        return _rewrite_counted(outs, rules, max_passes, stats)
+
+
+def _rewrite_counted(outs, rules, max_passes, stats):
     stable: set[Node] = set()
     first = before = after = None
     for _ in range(max_passes):
