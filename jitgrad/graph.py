@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import weakref
+from _weakref import _remove_dead_weakref
 from collections.abc import Iterable
 
 import numpy as np
@@ -152,11 +153,25 @@ class Node:
         raise TypeError("jitgrad nodes cannot be pickled directly")
 
 
-_INTERN: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-# The table's dict of weak references, read directly on the hot path (a dead
-# reference reads as missing, as ``_INTERN.get`` would give); entries are added
-# and dropped through ``_INTERN`` only, which keeps removal thread safe.
-_REFS: dict = _INTERN.data
+class _Ref(weakref.ref):
+    """A weak reference to an interned node that carries the node's table key
+    (as ``weakref.KeyedRef`` does, without its Python-level constructor)."""
+
+    __slots__ = ("key",)
+
+
+# (op name, inputs, params) -> _Ref to the node: the interning table. Nodes hash
+# by identity, so the key hashes cheaply.
+_INTERN: dict = {}
+
+
+def _forget(ref, _table=_INTERN, _remove=_remove_dead_weakref):
+    """Called when an interned node dies: drop its entry, unless the key names a
+    live node by then (the check and the removal are atomic, as in
+    ``weakref.WeakValueDictionary``, so a node interned concurrently stays)."""
+    _remove(_table, ref.key)
+
+
 _new = object.__new__
 # The slot setters of Node (faster than object.__setattr__ by name).
 _set_op = Node.op.__set__
@@ -169,7 +184,7 @@ _set_dtype = Node.dtype.__set__
 def intern(op, inputs: tuple, params: tuple, shape: tuple, dtype) -> Node:
     """Return the unique node for ``(op, inputs, params)``, creating it if needed."""
     key = (op.name, inputs, params)
-    ref = _REFS.get(key)
+    ref = _INTERN.get(key)
     if ref is not None:
         node = ref()
         if node is not None:
@@ -180,13 +195,15 @@ def intern(op, inputs: tuple, params: tuple, shape: tuple, dtype) -> Node:
     _set_params(node, params)
     _set_shape(node, shape)
     _set_dtype(node, dtype)
-    _INTERN[key] = node
+    ref = _Ref(node, _forget)
+    ref.key = key
+    _INTERN[key] = ref
     return node
 
 
 def lookup(op, inputs: tuple, params: tuple):
     """The existing node for ``(op, inputs, params)`` or None."""
-    ref = _REFS.get((op.name, inputs, params))
+    ref = _INTERN.get((op.name, inputs, params))
     return None if ref is None else ref()
 
 

@@ -25,6 +25,29 @@ def test_same_op_inputs_params_same_node():
     assert jg.sum(A, axis=(1, 0)) is jg.sum(A)
 
 
+def test_intern_table_forgets_dead_nodes():
+    """The interning table holds nodes weakly: a node that dies leaves it, and
+    the same op built again is a new node, interned again."""
+    import gc
+    import weakref
+
+    from jitgrad import graph
+
+    x = jg.vector("x_dies", 3)
+    s, c = jg.sin(x), jg.cos(x)
+    node = s * c
+    op, params = node.op, node.params
+    dead = weakref.ref(node)
+    size = len(graph._INTERN)
+    del node
+    gc.collect()
+    assert dead() is None
+    assert graph.lookup(op, (s, c), params) is None
+    assert len(graph._INTERN) == size - 1
+    again = s * c
+    assert graph.lookup(op, (s, c), params) is again and s * c is again
+
+
 def test_vars_interned_by_name_shape_dtype():
     assert jg.var("x", (3,)) is jg.var("x", (3,))
     assert jg.vector("x", 3) is jg.var("x", (3,), "float64")
