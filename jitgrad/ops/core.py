@@ -58,6 +58,8 @@ class OpDef:
     emit : code-generation template, ``"np.exp({0})"``.
     infix : ``(symbol, precedence)`` for operators printed infix.
     doc : f, f', the domain and the value chosen at kinks.
+
+    ``is_op`` (not a field) is True for operations, False for the leaves.
     """
 
     name: str
@@ -75,9 +77,10 @@ class OpDef:
     linear: bool = False
     extra: dict = field(default_factory=dict)
 
-    @property
-    def is_op(self) -> bool:
-        return self.kind != "leaf"
+    def __post_init__(self):
+        # ``is_op``: True for operations, False for leaves (vars, constants). A plain
+        # attribute: graph walks test it once per node.
+        object.__setattr__(self, "is_op", self.kind != "leaf")
 
     def rule(self, name: str):
         """The field ``name``, or ``NotImplementedError`` naming op and field."""
