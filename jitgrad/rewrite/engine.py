@@ -858,13 +858,14 @@ def rewrite(nodes, rules: RuleSet, max_passes: int = 8, stats: dict | None = Non
     return outs[0] if single else outs
 
 
-def rewrite_counted(outs: list, rules: RuleSet, max_passes: int = 8, stats=None):
-    """:func:`rewrite` on a list: ``(new outputs, ops before, ops after or None)``."""
+def rewrite_counted(outs: list, rules: RuleSet, max_passes: int = 8, stats=None, sizes=None):
+    """:func:`rewrite` on a list: ``(new outputs, ops before, ops after or None)``;
+    ``sizes`` (a dict), if given, gets ``"before"`` as soon as that is counted."""
     with gc_paused():  # the passes build nodes by the 10^5 and no reference cycles
-        return _rewrite_counted(outs, rules, max_passes, stats)
+        return _rewrite_counted(outs, rules, max_passes, stats, sizes)
 
 
-def _rewrite_counted(outs, rules, max_passes, stats):
+def _rewrite_counted(outs, rules, max_passes, stats, sizes):
     stable: set[Node] = set()
     first = before = after = None
     for _ in range(max_passes):
@@ -872,6 +873,8 @@ def _rewrite_counted(outs, rules, max_passes, stats):
         size = sum(1 for n in p.order if n.op.is_op)
         if first is None:
             first = size
+            if sizes is not None:
+                sizes["before"] = size
         # A pass costs time linear in the graph; on a large graph the passes after
         # the first mostly move negations a step further, so stop when they pay little.
         if before is not None and size > _SMALL and before - size < _MIN_GAIN * size:
