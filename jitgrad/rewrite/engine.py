@@ -623,13 +623,13 @@ class _Pass:
     (which also keeps every node they mention alive).
     """
 
-    def __init__(self, rules: RuleSet, outs: list, stats: dict | None, stable: set):
+    def __init__(self, rules: RuleSet, outs: list, order: list, stats: dict | None, stable: set):
         self.rules = rules
-        self.order = toposort(outs)
+        self.order = order  # toposort(outs)
         # How many times each node is used (as an input, or as an output).
         uses: dict[Node, int] = {}
         get = uses.get
-        for node in self.order:
+        for node in order:
             for i in node.inputs:
                 uses[i] = get(i, 0) + 1
         for o in outs:
@@ -869,8 +869,11 @@ def _rewrite_counted(outs, rules, max_passes, stats, sizes):
     stable: set[Node] = set()
     first = before = after = None
     for _ in range(max_passes):
-        p = _Pass(rules, outs, stats, stable)
-        size = sum(1 for n in p.order if n.op.is_op)
+        order = toposort(outs)
+        size = 0
+        for n in order:
+            if n.op.is_op:
+                size += 1
         if first is None:
             first = size
             if sizes is not None:
@@ -881,6 +884,7 @@ def _rewrite_counted(outs, rules, max_passes, stats, sizes):
             after = size
             break
         before = size
+        p = _Pass(rules, outs, order, stats, stable)
         outs = p.run(outs)
         if not p.changed:
             after = size
