@@ -283,6 +283,30 @@ def test_derivative_sizes_fall():
         np.testing.assert_allclose(jg.evaluate(s, {x: 0.4}), jg.evaluate(d, {x: 0.4}), rtol=1e-12)
 
 
+def test_deep_rewrite_reaches_every_user_of_a_shared_dag():
+    """A rewrite at the bottom of a DAG (over 5000 ops: the large-graph passes)
+    whose nodes are shared by many users at every depth: every user and every
+    output sees the rewritten node, none keeps the old one."""
+    base = jg.log(jg.exp(U)) * V  # log_exp rewrites the bottom: u * v
+    pool = [base]
+    rng = np.random.default_rng(7)
+    for k in range(4000):
+        a = pool[-1 - rng.integers(min(len(pool), 2))]
+        b = pool[rng.integers(len(pool))]
+        pool.append(jg.sin(a) + b if k % 2 else jg.cos(a) * b)
+    outs = [pool[-1], pool[2000], pool[10], base]
+    assert jg.count_ops(outs) > 5000
+    new = jg.simplify(outs)
+    ops = [n.op.name for n in toposort(new)]
+    assert "log" not in ops and "exp" not in ops
+    assert new[3] is U * V
+    # Every user of the bottom node now uses u * v, so it is there once.
+    assert jg.count_ops(new) == jg.count_ops(outs) - 2
+    env = {U: 0.3, V: 0.7}
+    for a, b in zip(jg.evaluate(new, env), jg.evaluate(outs, env)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
 def test_deep_graph_rewritten_iteratively():
     """Depth 100 000: a rewrite at the bottom rebuilds the whole chain above it."""
     x = jg.scalar("x")
