@@ -111,6 +111,13 @@ def _is(node, value) -> bool:
     return u is not None and u == value and node.dtype != BOOL
 
 
+def _value(node):
+    """The common value of a non-boolean (broadcast) constant, else None:
+    ``_is(node, v)`` is ``_value(node) == v``."""
+    u = uniform_value(node)
+    return None if u is None or node.dtype == BOOL else u
+
+
 def _zeros_like_shape(x: Node, y: Node) -> Node:
     from .structure import zeros
 
@@ -149,16 +156,17 @@ def _fold_sub(x, y):
 
 
 def _fold_mul(x, y):
+    ux, uy = _value(x), _value(y)
     # x*0 -> 0 is the symbolic-zero convention (documented: 0*inf gives 0 here).
-    if _is(x, 0) or _is(y, 0):
+    if ux == 0 or uy == 0:
         return _zeros_like_shape(x, y)
-    if _is(x, 1):
+    if ux == 1:
         return y
-    if _is(y, 1):
+    if uy == 1:
         return x
-    if _is(x, -1):
+    if ux == -1:
         return negative(y)
-    if _is(y, -1):
+    if uy == -1:
         return negative(x)
     if x.op is NEG and y.op is NEG:
         return x.inputs[0] * y.inputs[0]
