@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import weakref
-from _weakref import _remove_dead_weakref
+from _weakref import _remove_dead_weakref  # what weakref.WeakValueDictionary uses
 from collections.abc import Iterable
 
 import numpy as np

@@ -250,9 +250,10 @@ class Op(Pattern):
         return out
 
     def start(self, node, env):
-        """For :meth:`gen` of a flat pattern: ``(env, inputs)`` to match the
-        operands against (``env`` with ``bind`` bound), or None if the node's op,
-        arity or repeated wildcards rule a match out."""
+        """The first steps of :meth:`gen`, for :meth:`Rule.apply` on a commutative
+        op over simple operands: ``(env with bind bound, inputs)`` to match the
+        operands against, or None if the node's op, arity or repeated wildcards
+        rule a match out."""
         ins = node.inputs
         if node.op.name != self.name or len(ins) != len(self.args):
             return None
