@@ -42,11 +42,11 @@ def _flatten(nodes):
     return items, list
 
 
-def _fast(outs: list) -> list:
+def _fast(outs: list, sizes: dict | None = None) -> list:
     from .rewrite.engine import rewrite_counted
     from .rewrite.rules import DEFAULT
 
-    new, before, after = rewrite_counted(outs, DEFAULT)
+    new, before, after = rewrite_counted(outs, DEFAULT, sizes=sizes)
     if all(a is b for a, b in zip(new, outs)):
         return outs
     if after is None:
@@ -121,9 +121,17 @@ def simplify(nodes, level: str = "fast", timeout: float = 5.0):
         if not isinstance(o, Node):
             raise TypeError(f"simplify: expected nodes, got {type(o).__name__}")
     start = time.monotonic()
-    with progress.task(lambda: f"simplifying {count_ops(outs)} ops (level {level!r})") as rep:
+    # The op count for the progress report, from the first pass (a report comes from
+    # another thread after a second, and counting again would compete with the work).
+    sizes: dict = {}
+
+    def describe():
+        ops = sizes["before"] if "before" in sizes else count_ops(outs)
+        return f"simplifying {ops} ops (level {level!r})"
+
+    with progress.task(describe) as rep:
         rep.phase("fast pass")
-        new = _fast(outs)
+        new = _fast(outs, sizes)
         if level == "sympy":
             from .sym import sympy_pass
 

@@ -25,6 +25,30 @@ def test_same_op_inputs_params_same_node():
     assert jg.sum(A, axis=(1, 0)) is jg.sum(A)
 
 
+def test_intern_table_forgets_dead_nodes():
+    """The interning table holds nodes weakly: a node that dies leaves it, and
+    the same op built again is a new node, interned again."""
+    import gc
+    import weakref
+
+    from jitgrad import graph
+
+    x = jg.vector("x_dies", 3)
+    s, c = jg.sin(x), jg.cos(x)
+    node = s * c
+    op, params = node.op, node.params
+    dead = weakref.ref(node)
+    gc.collect()  # other tests' garbage first, so only this node leaves below
+    size = len(graph._INTERN)
+    del node
+    gc.collect()
+    assert dead() is None
+    assert graph.lookup(op, (s, c), params) is None
+    assert len(graph._INTERN) == size - 1
+    again = s * c
+    assert graph.lookup(op, (s, c), params) is again and s * c is again
+
+
 def test_vars_interned_by_name_shape_dtype():
     assert jg.var("x", (3,)) is jg.var("x", (3,))
     assert jg.vector("x", 3) is jg.var("x", (3,), "float64")
@@ -155,6 +179,30 @@ def test_float32_with_float64_promotes():
     assert jg.concatenate([x, y]).dtype == np.float64
     assert (x + np.array([1.0, 2.0, 3.0])).dtype == np.float64
     assert (x + np.array([1.0, 2.0, 3.0], dtype=np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("shapes", [((), ()), ((3,), (3,)), ((2, 3), (2, 3)), ((2, 3), ())])
+def test_elementwise_shape_rule_matches_numpy(shapes, dtype):
+    """Every elementwise op's shape rule (which has a fast path for operands of
+    one shape and dtype) gives NumPy's result shape and dtype."""
+    from jitgrad.ops.core import OPS
+
+    xs = [jg.var(f"sx{k}", s, dtype) for k, s in enumerate(shapes)]
+    arrays = [np.full(s, 0.5, dtype) for s in shapes]
+    checked = 0
+    for op in OPS.values():
+        if op.kind != "elementwise" or op.name in ("where", "cast"):
+            continue
+        arity = op.sympy.__code__.co_argcount - 1  # sympy(sp, *operands)
+        if arity == 1 and shapes[0] != shapes[1]:
+            continue
+        with np.errstate(all="ignore"):
+            want = np.asarray(op.impl(*arrays[:arity]))
+        shape, dt = op.shape(tuple(xs[:arity]))
+        assert (shape, dt) == (want.shape, want.dtype), op.name
+        checked += 1
+    assert checked >= (30 if shapes[0] == shapes[1] else 10)
 
 
 def test_arithmetic_on_bool_raises():
@@ -436,6 +484,66 @@ def test_other_folds():
     c = jg.exp(jg.const([0.0, 1.0])) + 1.0
     assert c.op.name == "const"
     np.testing.assert_array_equal(jg.evaluate(c, {}), np.exp([0.0, 1.0]) + 1.0)
+
+
+# ----------------------------------------------------------------------------- walks
+
+
+def _toposort_reference(outputs):
+    """Depth-first post-order, inputs in order, each node once (the definition)."""
+    order, done = [], set()
+
+    def visit(node):  # recursive: small graphs only
+        if id(node) in done:
+            return
+        for i in node.inputs:
+            visit(i)
+        done.add(id(node))
+        order.append(node)
+
+    for o in outputs:
+        visit(o)
+    return order
+
+
+def test_toposort_is_the_depth_first_post_order():
+    """toposort (iterative) gives exactly the depth-first post-order: rewrite
+    passes process nodes in this order, so their results depend on it."""
+    from jitgrad.graph import toposort
+
+    rng = np.random.default_rng(3)
+    a, b, c = jg.scalars("ta tb tc")
+    pool = [a, b, c, jg.const(2.0)]
+    for _ in range(300):
+        x, y = pool[rng.integers(len(pool))], pool[-1 - rng.integers(min(len(pool), 8))]
+        pool.append([jg.add, jg.multiply, jg.maximum][rng.integers(3)](x, y))
+        if rng.random() < 0.2:
+            pool.append(jg.sin(pool[-1]))
+    outs = [pool[-1], pool[-7], a, pool[150], pool[-1]]
+    got = toposort(outs)
+    assert got == _toposort_reference(outs)
+    assert len({id(n) for n in got}) == len(got)
+    x = jg.scalar("tx")
+    assert toposort([x]) == [x] and toposort([]) == []
+
+
+def test_gc_paused_restores_the_collector():
+    import gc
+
+    from jitgrad.graph import gc_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_paused():
+        assert not gc.isenabled()
+        raise RuntimeError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # left as it was
+    finally:
+        gc.enable()
 
 
 # ----------------------------------------------------------------------------- count_ops

@@ -141,6 +141,72 @@ def test_simplify_applies_rule(rule):
     np.testing.assert_allclose(jg.evaluate(out, env), jg.evaluate(lhs, env), rtol=1e-12)
 
 
+def _apply_generic(rule, node):
+    """``rule.apply(node)`` by the generic matcher: every match of the pattern in
+    order, the first that passes the guard and gives a replacement."""
+    for env in rule.pattern.gen(node, {}):
+        if rule.guard is not None and not rule.guard(**env):
+            continue
+        r = rule.replacement(**env)
+        if r is not None:
+            return r
+    return None
+
+
+def _outcome(f, *args):
+    try:
+        return f(*args)
+    except (ValueError, TypeError) as e:
+        return type(e)
+
+
+def _subpatterns(p):
+    yield p
+    for attr in ("args", "base", "x"):
+        sub = getattr(p, attr, None)
+        for q in sub if isinstance(sub, tuple) else () if sub is None else (sub,):
+            yield from _subpatterns(q)
+
+
+def _matching_sample():
+    """Nodes that the rules match in many ways: every witness, a random DAG like the
+    benchmark's, and each binary node also with its operands swapped."""
+    from jitgrad.ops.core import make
+
+    outs = [WITNESSES[r.name](U, V, W, Q) for r in RULES]
+    rng = np.random.default_rng(5)
+    pool = [U, V, W, jg.sin(U), -V, 2.0 * W, U * U]
+    ops = [jg.add, jg.subtract, jg.multiply, jg.divide, lambda a, b: -a * b]
+    for _ in range(400):
+        a, b = pool[-1 - rng.integers(min(len(pool), 6))], pool[rng.integers(len(pool))]
+        f = ops[rng.integers(len(ops))]
+        c = float(rng.choice([-2.0, -0.5, 0.5, 3.0]))
+        pool.append(f(a, b) if rng.random() < 0.7 else f(a, c * b) + c)
+    nodes = [n for n in toposort(outs + pool[-50:]) if n.op.is_op]
+    swapped = [make(n.op, n.inputs[::-1], **n.p) for n in nodes if len(n.inputs) == 2]
+    return nodes + [n for n in swapped if n.op.is_op]
+
+
+def test_matching_shortcuts_agree_with_generic_matcher():
+    """Rule.apply matches without generators where it can (simple patterns,
+    commutative ops over simple operands tried in both orders directly; one()
+    of PowerOf and Scaled): the same result as the generic matcher, rule by rule."""
+    nodes = _matching_sample()
+    pairwise = [r for r in RULES if r.pairwise]
+    assert len(pairwise) >= 5  # the shortcut is exercised
+    seen = 0
+    for rule in RULES:
+        for node in nodes:
+            got = _outcome(rule.apply, node)
+            want = _outcome(_apply_generic, rule, node)
+            assert got is want, (rule.name, str(node), got, want)
+            seen += got is not None
+        for p in _subpatterns(rule.pattern):
+            for node in nodes:
+                assert p.one(node, {}) == next(p.gen(node, {}), None), (rule.name, p)
+    assert seen > 100
+
+
 def test_guards_keep_the_domain():
     u = U
     # x / x is not 1 at x = 0: only rewritten where x is known nonzero.
@@ -215,6 +281,30 @@ def test_derivative_sizes_fall():
         s = jg.simplify(d)
         assert jg.count_ops(s) <= jg.count_ops(d)
         np.testing.assert_allclose(jg.evaluate(s, {x: 0.4}), jg.evaluate(d, {x: 0.4}), rtol=1e-12)
+
+
+def test_deep_rewrite_reaches_every_user_of_a_shared_dag():
+    """A rewrite at the bottom of a DAG (over 5000 ops: the large-graph passes)
+    whose nodes are shared by many users at every depth: every user and every
+    output sees the rewritten node, none keeps the old one."""
+    base = jg.log(jg.exp(U)) * V  # log_exp rewrites the bottom: u * v
+    pool = [base]
+    rng = np.random.default_rng(7)
+    for k in range(4000):
+        a = pool[-1 - rng.integers(min(len(pool), 2))]
+        b = pool[rng.integers(len(pool))]
+        pool.append(jg.sin(a) + b if k % 2 else jg.cos(a) * b)
+    outs = [pool[-1], pool[2000], pool[10], base]
+    assert jg.count_ops(outs) > 5000
+    new = jg.simplify(outs)
+    ops = [n.op.name for n in toposort(new)]
+    assert "log" not in ops and "exp" not in ops
+    assert new[3] is U * V
+    # Every user of the bottom node now uses u * v, so it is there once.
+    assert jg.count_ops(new) == jg.count_ops(outs) - 2
+    env = {U: 0.3, V: 0.7}
+    for a, b in zip(jg.evaluate(new, env), jg.evaluate(outs, env)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
 def test_deep_graph_rewritten_iteratively():

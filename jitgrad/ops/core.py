@@ -17,7 +17,16 @@ import numpy as np
 from ..graph import Frozen, Node, intern, lookup
 from ..shapes import F32, F64, fmt
 
-__all__ = ["OpDef", "OPS", "register", "make", "leaf_const", "scalar_const", "uniform_value"]
+__all__ = [
+    "OpDef",
+    "OPS",
+    "register",
+    "make",
+    "remake",
+    "leaf_const",
+    "scalar_const",
+    "uniform_value",
+]
 
 #: Constant folding at build time is done only up to this many output elements.
 FOLD_MAX_SIZE = 1 << 20
@@ -49,6 +58,8 @@ class OpDef:
     emit : code-generation template, ``"np.exp({0})"``.
     infix : ``(symbol, precedence)`` for operators printed infix.
     doc : f, f', the domain and the value chosen at kinks.
+
+    ``is_op`` (not a field) is True for operations, False for the leaves.
     """
 
     name: str
@@ -66,9 +77,10 @@ class OpDef:
     linear: bool = False
     extra: dict = field(default_factory=dict)
 
-    @property
-    def is_op(self) -> bool:
-        return self.kind != "leaf"
+    def __post_init__(self):
+        # ``is_op``: True for operations, False for leaves (vars, constants). A plain
+        # attribute: graph walks test it once per node.
+        object.__setattr__(self, "is_op", self.kind != "leaf")
 
     def rule(self, name: str):
         """The field ``name``, or ``NotImplementedError`` naming op and field."""
@@ -134,27 +146,47 @@ def make(op: OpDef, inputs: tuple, **params) -> Node:
     node = lookup(op, inputs, items)
     if node is not None:
         return node
+    return _build(op, inputs, params, items)
+
+
+def remake(node: Node, inputs: tuple) -> Node:
+    """``node``'s op with ``node``'s parameters on new ``inputs``: :func:`make`
+    without rebuilding the parameters (an op node's are sorted already)."""
+    op, items = node.op, node.params
+    found = lookup(op, inputs, items)
+    if found is not None:
+        return found
+    return _build(op, inputs, dict(items) if items else {}, items)
+
+
+def _build(op: OpDef, inputs: tuple, params: dict, items: tuple) -> Node:
+    """:func:`make` for a node not interned yet (``items``: ``params`` sorted)."""
     shape, dtype = op.shape(inputs, **params)
     if op.kind == "elementwise" and len(inputs) > 1:
-        stripped = _strip_broadcasts(inputs, shape)
-        if stripped is not inputs:
-            return make(op, stripped, **params)
+        for x in inputs:
+            if x.op.name == "broadcast_to":
+                stripped = _strip_broadcasts(inputs, shape)
+                if stripped is not inputs:
+                    return make(op, stripped, **params)
+                break
     if op.fold is not None:
         folded = op.fold(*inputs, **params)
         if folded is not None:
             return _conform(folded, shape, dtype)
-    if (
-        inputs
-        and all(i.op is CONST for i in inputs)
-        and _size(shape) <= FOLD_MAX_SIZE
-        # Folding must not turn a broadcast into a stored array.
-        and _size(shape) <= builtins.max(1, *(i.size for i in inputs))
-    ):
-        with np.errstate(all="ignore"):
-            value = op.impl(*(i.params[0][1].array for i in inputs), **params)
-        value = np.asarray(value)
-        if value.shape == shape and value.dtype == dtype:
-            return leaf_const(value)
+    if inputs:
+        for i in inputs:
+            if i.op is not CONST:
+                break
+        else:
+            if _size(shape) <= FOLD_MAX_SIZE and _size(shape) <= builtins.max(
+                1, *(i.size for i in inputs)
+            ):
+                # (Folding must not turn a broadcast into a stored array.)
+                with np.errstate(all="ignore"):
+                    value = op.impl(*(i.params[0][1].array for i in inputs), **params)
+                value = np.asarray(value)
+                if value.shape == shape and value.dtype == dtype:
+                    return leaf_const(value)
     return intern(op, inputs, items, shape, dtype)
 
 

@@ -21,6 +21,16 @@ PREC_CMP, PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_ATOM = 1, 2, 3, 4, 5, 6
 
 def _ew_shape(name, out_bool=False, allow_bool=False):
     def rule(inputs, **_):
+        # Fast path (the common case): one or two operands of one shape and one
+        # float dtype give that shape and dtype.
+        n = len(inputs)
+        if n == 1 or n == 2:
+            a = inputs[0]
+            dt = a.dtype
+            if (dt is F64 or dt is F32) and (
+                n == 1 or (inputs[1].dtype is dt and inputs[1].shape == a.shape)
+            ):
+                return a.shape, BOOL if out_bool else dt
         shape = broadcast(name, *(i.shape for i in inputs))
         dtype = BOOL if out_bool else promote(name, (i.dtype for i in inputs), allow_bool)
         return shape, dtype
@@ -101,6 +111,13 @@ def _is(node, value) -> bool:
     return u is not None and u == value and node.dtype != BOOL
 
 
+def _value(node):
+    """The common value of a non-boolean (broadcast) constant, else None:
+    ``_is(node, v)`` is ``_value(node) == v``."""
+    u = uniform_value(node)
+    return None if u is None or node.dtype == BOOL else u
+
+
 def _zeros_like_shape(x: Node, y: Node) -> Node:
     from .structure import zeros
 
@@ -139,16 +156,17 @@ def _fold_sub(x, y):
 
 
 def _fold_mul(x, y):
+    ux, uy = _value(x), _value(y)
     # x*0 -> 0 is the symbolic-zero convention (documented: 0*inf gives 0 here).
-    if _is(x, 0) or _is(y, 0):
+    if ux == 0 or uy == 0:
         return _zeros_like_shape(x, y)
-    if _is(x, 1):
+    if ux == 1:
         return y
-    if _is(y, 1):
+    if uy == 1:
         return x
-    if _is(x, -1):
+    if ux == -1:
         return negative(y)
-    if _is(y, -1):
+    if uy == -1:
         return negative(x)
     if x.op is NEG and y.op is NEG:
         return x.inputs[0] * y.inputs[0]

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ..graph import BOOL, Node, consumers_count, lookup, toposort
-from ..ops.core import make, uniform_value
+from ..graph import BOOL, Node, gc_paused, lookup, toposort
+from ..ops.core import remake, uniform_value
 from ..ops.elementwise import cast
 from ..ops.structure import broadcast_to
 from ..shapes import broadcast
@@ -249,6 +249,20 @@ class Op(Pattern):
             out = _one_all(self.args, ins[::-1], env)
         return out
 
+    def start(self, node, env):
+        """The first steps of :meth:`gen`, for :meth:`Rule.apply` on a commutative
+        op over simple operands: ``(env with bind bound, inputs)`` to match the
+        operands against, or None if the node's op, arity or repeated wildcards
+        rule a match out."""
+        ins = node.inputs
+        if node.op.name != self.name or len(ins) != len(self.args):
+            return None
+        if self.same and not self._same_ok(ins):
+            return None
+        if self.bind is not None:
+            env = _bind(env, self.bind, node)
+        return env, ins
+
     def __repr__(self):
         return f"{self.name}({', '.join(map(repr, self.args))})"
 
@@ -357,6 +371,15 @@ class PowerOf(Pattern):
         for out in self.base.gen(base, env):
             yield _bind(out, self.exponent, e)
 
+    def one(self, node, env):
+        if not self.simple:
+            return next(self.gen(node, env), None)
+        base, e = self.split(node)
+        if base is None:
+            return None
+        out = self.base.one(base, env)
+        return None if out is None else _bind(out, self.exponent, e)
+
     def __repr__(self):
         return f"{self.base!r}**{self.exponent}"
 
@@ -387,6 +410,13 @@ class Scaled(Pattern):
         c, x = self.split(node)
         for out in self.x.gen(x, env):
             yield _bind(out, self.coef, c)
+
+    def one(self, node, env):
+        if not self.simple:
+            return next(self.gen(node, env), None)
+        c, x = self.split(node)
+        out = self.x.one(x, env)
+        return None if out is None else _bind(out, self.coef, c)
 
     def __repr__(self):
         return f"{self.coef}*{self.x!r}"
@@ -450,13 +480,15 @@ class Rule:
     x + 1
     """
 
-    __slots__ = ("name", "pattern", "replacement", "guard")
+    __slots__ = ("name", "pattern", "replacement", "guard", "pairwise")
 
     def __init__(self, name: str, pattern: Pattern, replacement: Callable, guard=None):
         self.name = name
         self.pattern = pattern
         self.replacement = replacement
         self.guard = guard
+        # A commutative op over simple operands: at most two matches (both orders).
+        self.pairwise = type(pattern) is Op and pattern.flat and pattern.commutative
 
     def apply(self, node: Node):
         """The replacement for ``node`` (not yet conformed), or None."""
@@ -466,6 +498,26 @@ class Rule:
             if env is None or (self.guard is not None and not self.guard(**env)):
                 return None
             return self.replacement(**env)
+        if self.pairwise:
+            # Op.gen of a flat commutative op, unrolled: the operands in order,
+            # then swapped (unless they are the same node).
+            started = pattern.start(node, {})
+            if started is None:
+                return None
+            env0, ins = started
+            args = pattern.args
+            env = _one_all(args, ins, env0)
+            if env is not None and (self.guard is None or self.guard(**env)):
+                r = self.replacement(**env)
+                if r is not None:
+                    return r
+            a, b = ins
+            if a is b:
+                return None
+            env = _one_all(args, (b, a), env0)
+            if env is not None and (self.guard is None or self.guard(**env)):
+                return self.replacement(**env)
+            return None
         for env in pattern.gen(node, {}):
             if self.guard is not None and not self.guard(**env):
                 continue
@@ -566,73 +618,88 @@ def conform(node: Node, shape: tuple, dtype):
 
 
 class _Pass:
-    """One bottom-up pass over a graph."""
+    """One bottom-up pass over a graph.
 
-    def __init__(self, rules: RuleSet, outs: list, stats: dict | None, stable: dict):
+    Nodes hash by identity, so the tables below are keyed by the nodes themselves
+    (which also keeps every node they mention alive).
+    """
+
+    def __init__(self, rules: RuleSet, outs: list, order: list, stats: dict | None, stable: set):
         self.rules = rules
-        self.order = toposort(outs)
-        self.uses = consumers_count(self.order)
+        self.order = order  # toposort(outs)
+        # How many times each node is used (as an input, or as an output).
+        uses: dict[Node, int] = {}
+        get = uses.get
+        for node in order:
+            for i in node.inputs:
+                uses[i] = get(i, 0) + 1
         for o in outs:
-            self.uses[id(o)] = self.uses.get(id(o), 0) + 1
-        self.final: dict[int, Node] = {}  # normalised nodes (kept alive: ids stay valid)
+            uses[o] = get(o, 0) + 1
+        self.uses = uses
+        self.final: set[Node] = set()  # normalised nodes
         self.changed = False
         self.stats = stats
         self.nest = 0
-        # Nodes no rule matches (kept alive so ids stay valid). Matching depends on
-        # the node's structure only, so this holds across passes; a node where a
-        # rule matched but was refused for growth is not stable (uses change).
+        # Nodes no rule matches. Matching depends on the node's structure only, so
+        # this holds across passes; a node where a rule matched but was refused for
+        # growth is not stable (uses change).
         self.stable = stable
+        # The new nodes of the replacement try_rules accepted last (see growth).
+        self.accepted_new: list = []
 
     def run(self, outs):
-        memo: dict[int, Node] = {}
+        memo: dict[Node, Node] = {}
         final = self.final
         stable = self.stable
+        uses = self.uses
+        normalize = self.normalize
         for n in self.order:
             if not n.op.is_op:
-                memo[id(n)] = n
-                final[id(n)] = n
+                memo[n] = n
+                final.add(n)
                 continue
             old_ins = n.inputs
             for i in old_ins:
-                if memo[id(i)] is not i:
-                    m = make(n.op, tuple(memo[id(i)] for i in old_ins), **dict(n.params))
+                if memo[i] is not i:
+                    m = remake(n, tuple([memo[j] for j in old_ins]))
                     if m is not n:
                         self.changed = True
                     break
             else:
                 m = n
-                if id(n) in stable:  # unchanged and no rule matches: the common case
-                    memo[id(n)] = n
-                    final[id(n)] = n
+                if n in stable:  # unchanged and no rule matches: the common case
+                    memo[n] = n
+                    final.add(n)
                     continue
-            new = self.normalize(m)
-            memo[id(n)] = new
+            new = normalize(m)
+            memo[n] = new
             if new is not n:
                 # The new node inherits the old one's consumers (for the growth estimate).
-                self.uses[id(new)] = self.uses.get(id(new), 0) + self.uses.get(id(n), 0)
-        return [memo[id(o)] for o in outs]
+                uses[new] = uses.get(new, 0) + uses.get(n, 0)
+        return [memo[o] for o in outs]
 
     def normalize(self, m: Node) -> Node:
         """``m`` with every applicable rule applied (its inputs are normalised)."""
         final = self.final
-        if id(m) in final or not m.op.is_op:
-            final[id(m)] = m
+        if m in final or not m.op.is_op:
+            final.add(m)
             return m
         twin = self.commuted(m)
         if twin is not None:
             self.changed = True
             return twin
+        stable = self.stable
         for _ in range(_MAX_CHAIN):
-            if id(m) in self.stable:
+            if m in stable:
                 break
             r = self.try_rules(m)
             if r is None:
                 break
             self.changed = True
-            m = self.normalize_new(r)
-            if id(m) in final:
+            m = self.normalize_new(r, self.accepted_new)
+            if m in final:
                 return m
-        final[id(m)] = m
+        final.add(m)
         return m
 
     def commuted(self, m: Node):
@@ -645,30 +712,36 @@ class _Pass:
         if a is b:
             return None
         twin = lookup(m.op, (b, a), m.params)
-        if twin is None or id(twin) not in self.final or twin is m:
+        if twin is None or twin not in self.final or twin is m:
             return None
         return twin
 
-    def normalize_new(self, r: Node) -> Node:
-        """Normalise the nodes of a replacement that are not normalised yet."""
+    def normalize_new(self, r: Node, new: list | None = None) -> Node:
+        """Normalise the nodes of a replacement that are not normalised yet
+        (``new``: those nodes, ``_new_nodes(r, self.final)``, if known)."""
         final = self.final
-        if id(r) in final:
+        if r in final:
             return r
+        if new is None:
+            new = _new_nodes(r, final)
         if self.nest >= _MAX_NEST:
-            for n in _new_nodes(r, final):
-                final[id(n)] = n
+            final.update(new)
             return r
         self.nest += 1
         try:
-            memo: dict[int, Node] = {}
-            for n in _new_nodes(r, final):
-                ins = tuple(memo.get(id(i), i) for i in n.inputs)
-                m = make(n.op, ins, **dict(n.params)) if ins != n.inputs else n
+            uses = self.uses
+            memo: dict[Node, Node] = {}
+            for n in new:
+                ins = n.inputs
+                if memo:
+                    ins = tuple([memo.get(i, i) for i in ins])
+                m = remake(n, ins) if ins != n.inputs else n
                 for i in m.inputs:
-                    self.uses[id(i)] = self.uses.get(id(i), 0) + 1
-                memo[id(n)] = self.normalize(m) if m.op.is_op else m
-                final[id(memo[id(n)])] = memo[id(n)]
-            return memo.get(id(r), r)
+                    uses[i] = uses.get(i, 0) + 1
+                out = self.normalize(m) if m.op.is_op else m
+                memo[n] = out
+                final.add(out)
+            return memo.get(r, r)
         finally:
             self.nest -= 1
 
@@ -685,42 +758,54 @@ class _Pass:
             r = conform(r, m.shape, m.dtype)
             if r is None or r is m:
                 continue
-            if self.growth(m, r) > 0:
+            grows, new = self.growth(m, r)
+            if grows > 0:
                 refused = True
                 continue
             if self.stats is not None:
                 self.stats[rule.name] = self.stats.get(rule.name, 0) + 1
+            self.accepted_new = new
             return r
         if not refused:
-            self.stable[id(m)] = m
+            self.stable.add(m)
         return None
 
-    def growth(self, m: Node, r: Node) -> int:
-        """Op nodes added by the replacement minus op nodes that die with ``m``."""
+    def growth(self, m: Node, r: Node) -> tuple:
+        """Op nodes added by the replacement minus op nodes that die with ``m``, and
+        the replacement's new nodes (``_new_nodes(r, self.final)``)."""
         final = self.final
-        added = sum(1 for n in _new_nodes(r, final) if n.op.is_op)
+        new = _new_nodes(r, final)
+        added = 0
+        for n in new:
+            if n.op.is_op:
+                added += 1
         if added == 0:
-            return -1
-        # m dies; so do the inputs of m (recursively) used by m alone that r does not use.
-        keep = _reachable_ids(r, final)
+            return -1, new
+        # m dies; so do the inputs of m (recursively) used by m alone that r does not use
+        # (r uses its new nodes and their inputs).
+        keep = {r}
+        for n in new:
+            keep.add(n)
+            keep.update(n.inputs)
+        uses = self.uses
         removed = 1
         stack = list(m.inputs)
         seen = set()
         while stack:
             n = stack.pop()
-            if id(n) in seen or not n.op.is_op or id(n) in keep:
+            if n in seen or not n.op.is_op or n in keep:
                 continue
-            seen.add(id(n))
-            if self.uses.get(id(n), 0) <= 1:
+            seen.add(n)
+            if uses.get(n, 0) <= 1:
                 removed += 1
                 if len(seen) < 32:
                     stack.extend(n.inputs)
-        return added - removed
+        return added - removed, new
 
 
-def _new_nodes(r: Node, final: dict) -> list:
+def _new_nodes(r: Node, final: set) -> list:
     """The nodes reachable from ``r`` that are not in ``final``, inputs first."""
-    if id(r) in final:
+    if r in final:
         return []
     order, stack, seen = [], [(r, False)], set()
     while stack:
@@ -728,23 +813,14 @@ def _new_nodes(r: Node, final: dict) -> list:
         if expanded:
             order.append(n)
             continue
-        if id(n) in seen or id(n) in final:
+        if n in seen or n in final:
             continue
-        seen.add(id(n))
+        seen.add(n)
         stack.append((n, True))
         for i in n.inputs:
-            if id(i) not in seen and id(i) not in final:
+            if i not in seen and i not in final:
                 stack.append((i, False))
     return order
-
-
-def _reachable_ids(r: Node, final: dict) -> set:
-    """Ids of the nodes the replacement uses directly: its new nodes and their inputs."""
-    ids = {id(r)}
-    for n in _new_nodes(r, final):
-        ids.add(id(n))
-        ids.update(id(i) for i in n.inputs)
-    return ids
 
 
 def rewrite(nodes, rules: RuleSet, max_passes: int = 8, stats: dict | None = None):
@@ -783,21 +859,33 @@ def rewrite(nodes, rules: RuleSet, max_passes: int = 8, stats: dict | None = Non
     return outs[0] if single else outs
 
 
-def rewrite_counted(outs: list, rules: RuleSet, max_passes: int = 8, stats=None):
-    """:func:`rewrite` on a list: ``(new outputs, ops before, ops after or None)``."""
-    stable: dict[int, Node] = {}
+def rewrite_counted(outs: list, rules: RuleSet, max_passes: int = 8, stats=None, sizes=None):
+    """:func:`rewrite` on a list: ``(new outputs, ops before, ops after or None)``;
+    ``sizes`` (a dict), if given, gets ``"before"`` as soon as that is counted."""
+    with gc_paused():  # the passes build nodes by the 10^5 and no reference cycles
+        return _rewrite_counted(outs, rules, max_passes, stats, sizes)
+
+
+def _rewrite_counted(outs, rules, max_passes, stats, sizes):
+    stable: set[Node] = set()
     first = before = after = None
     for _ in range(max_passes):
-        p = _Pass(rules, outs, stats, stable)
-        size = sum(1 for n in p.order if n.op.is_op)
+        order = toposort(outs)
+        size = 0
+        for n in order:
+            if n.op.is_op:
+                size += 1
         if first is None:
             first = size
+            if sizes is not None:
+                sizes["before"] = size
         # A pass costs time linear in the graph; on a large graph the passes after
         # the first mostly move negations a step further, so stop when they pay little.
         if before is not None and size > _SMALL and before - size < _MIN_GAIN * size:
             after = size
             break
         before = size
+        p = _Pass(rules, outs, order, stats, stable)
         outs = p.run(outs)
         if not p.changed:
             after = size
