@@ -237,13 +237,10 @@ class Op(Pattern):
         """The first match, without generators where every operand is simple."""
         if not self.flat:
             return next(self.gen(node, env), None)
-        ins = node.inputs
-        if node.op.name != self.name or len(ins) != len(self.args):
+        started = self.start(node, env)
+        if started is None:
             return None
-        if self.same and not self._same_ok(ins):
-            return None
-        if self.bind is not None:
-            env = _bind(env, self.bind, node)
+        env, ins = started
         out = _one_all(self.args, ins, env)
         if out is None and self.commutative and ins[0] is not ins[1]:
             out = _one_all(self.args, ins[::-1], env)
