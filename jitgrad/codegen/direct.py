@@ -2,7 +2,7 @@
 without Numba.
 
 A high-order derivative of a scalar function is typically a single
-:mod:`.scalar_block`: thousands of ``fadd``/``fmul``/``llvm.sin`` instructions
+:mod:`.scalar_block`: thousands of ``fadd``/``fmul``/``sin`` (:mod:`.mathlib`) instructions
 between a few scalar inputs and outputs. When every operation of the block is
 one LLVM instruction (``FAST`` in :mod:`.scalar_block`), jitgrad writes the
 whole kernel as an LLVM function with the AOT calling convention (``void
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .scalar_block import BINARY, INTRINSIC
+from .scalar_block import BINARY, INTRINSIC, MATH
 
 SYMBOL = "jitgrad_kernel"
 
@@ -52,6 +52,8 @@ def ir_text(n_inputs: int, n_outputs: int, block: dict) -> str:
             if f is None:
                 f = intrinsics[op] = mod.declare_intrinsic(INTRINSIC[op], [f64])
             v = b.call(f, xs)
+        elif op in MATH:
+            v = MATH[op](b, xs[0])
         elif op == "negative":
             v = b.fneg(xs[0])
         elif op == "square":
@@ -72,7 +74,9 @@ def jit(text: str) -> int:
     """Compile the module in memory (MCJIT, host CPU, O3); the kernel's address."""
     import llvmlite.binding as llvm
 
-    target_machine = host_target_machine(reloc="default")
+    # MCJIT places code and data anywhere in memory: the JIT code model (as
+    # Numba's own), not 32-bit absolute addresses to the constant tables.
+    target_machine = host_target_machine(reloc="default", codemodel="jitdefault")
     mod = optimized(text, target_machine)
     engine = llvm.create_mcjit_compiler(mod, target_machine)
     engine.finalize_object()
@@ -80,7 +84,7 @@ def jit(text: str) -> int:
     return engine.get_function_address(SYMBOL)
 
 
-def host_target_machine(reloc: str):
+def host_target_machine(reloc: str, codemodel: str = "default"):
     import llvmlite.binding as llvm
 
     llvm.initialize_native_target()
@@ -88,7 +92,7 @@ def host_target_machine(reloc: str):
     cpu = llvm.get_host_cpu_name()
     features = llvm.get_host_cpu_features().flatten()
     return llvm.Target.from_default_triple().create_target_machine(
-        cpu=cpu, features=features, opt=3, reloc=reloc, codemodel="default"
+        cpu=cpu, features=features, opt=3, reloc=reloc, codemodel=codemodel
     )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..graph import Node
 from .lower import ACC, ARRAY, LEAF, MAP, VIEW, Schedule, schedule
-from .scalar_block import FAST, fast_op
+from .scalar_block import FAST, MATH, fast_op
 
 _RESERVED = re.compile(r"(t|s|c|i|p|acc|out|in)\d+|[rcqb]")
 SMALL_MATMUL = 4096
@@ -34,6 +34,7 @@ import numba as nb
 from numba import prange
 
 from jitgrad.codegen.errors import InputShapeError
+from jitgrad.codegen.nbmath import jg_cos, jg_exp, jg_log, jg_log1p, jg_sin
 
 _OPTS = dict(cache={cache}, error_model="numpy", fastmath={fastmath})
 """
@@ -890,6 +891,10 @@ class Emitter:
             elif k is not None:
                 # x ** 6 as repeated multiplication (Numba's integer power), not libm pow.
                 expr = f"({args[0]} ** {k})"
+            elif op.name in MATH and fast_op(n):
+                # jitgrad's own float64 exp/log/sin ... (see mathlib): no libm call,
+                # so loops over them vectorise.
+                expr = f"jg_{op.name}({args[0]})"
             else:
                 expr = emit.format(*args)
             if n.dtype == np.float32:
@@ -1151,16 +1156,45 @@ class Emitter:
                 L.append(f"    {name} = np.empty({shape}, dtype={_dtype_expr(dtype)})")
             L.append(f"    inner_w({', '.join(params + tnames)})")
             L += ["", ""]
+        L += self._batch(body, cargs)
+        L.append("")
+        return "\n".join(L)
+
+    def _batch(self, body: str, cargs: list) -> list:
+        """``batch``: a prange over the leading axis. When every input and output
+        is a scalar per point, the loop calls an inlined copy of ``entry_c`` on
+        scalars, so LLVM sees plain arithmetic and vectorises it across points
+        (same instructions per point, so the same bits as single calls);
+        otherwise it calls ``inner`` on each point's views."""
+        L = []
+        first = self.arg_names[0] if self.arg_names else self.out_names[0]
+        point = (
+            self.arg_names
+            and not self.used_prange
+            and all(v.ndim == 0 for v in self.inputs)
+            and all(o.ndim == 0 for o in self.outputs)
+        )
+        if point:
+            lines = body.split("\n")
+            lines[0] = lines[0].replace("def entry_c(", "def point(", 1)
+            assert lines[-1].startswith("    return ")
+            lines[-1] = f"    return {', '.join(self.out_names)},"
+            L.append('@nb.njit(inline="always", **_OPTS)')
+            L += lines
+            L += ["", ""]
         L.append("@nb.njit(parallel=True, **_OPTS)")
         L.append(f"def batch({', '.join(self.arg_names + self.out_names + cargs)}):")
-        first = self.arg_names[0] if self.arg_names else self.out_names[0]
         L.append(f"    for b in prange({first}.shape[0]):")
         call_args = [f"{a}[b]" for a in self.arg_names]
+        if point:
+            res = [f"r{j}" for j in range(len(self.outputs))]
+            L.append(f"        {', '.join(res)}, = point({', '.join(call_args + cargs)})")
+            L += [f"        out{j}[b] = r{j}" for j in range(len(self.outputs))]
+            return L
         for j, o in enumerate(self.outputs):
             call_args.append(f"out{j}[b : b + 1]" if o.ndim == 0 else f"out{j}[b]")
         L.append(f"        inner({', '.join(call_args + cargs)})")
-        L.append("")
-        return "\n".join(L)
+        return L
 
     tuple_out = False
 

@@ -4,7 +4,7 @@ Numba types and lowers every statement of a function on its own, at about a
 millisecond each: a k-th derivative written as 2 000 scalar statements takes
 seconds to compile. A *block* is such a run given to Numba as one call of an
 ``@intrinsic`` whose code generator writes the LLVM instructions itself
-(``fadd``, ``fmul``, calls to ``llvm.sin.f64`` ...): one call to type, and a
+(``fadd``, ``fmul``, jitgrad's ``sin`` of :mod:`.mathlib` ...): one call to type, and a
 few microseconds per operation to lower. Operations without a single LLVM
 instruction (``tanh``, comparisons, integer powers, the helpers of the kernel
 module) are compiled by Numba once per kind and called, so every operation keeps
@@ -33,20 +33,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from .mathlib import EMIT
+
 __all__ = ["scalar_block"]
 
 #: Ops written as one LLVM instruction on float64 operands.
 BINARY = {"add": "fadd", "subtract": "fsub", "multiply": "fmul", "divide": "fdiv"}
 #: Ops written as a call to an LLVM intrinsic on one float64 operand.
-INTRINSIC = {
-    "sin": "llvm.sin",
-    "cos": "llvm.cos",
-    "exp": "llvm.exp",
-    "log": "llvm.log",
-    "sqrt": "llvm.sqrt",
-    "abs": "llvm.fabs",
-}
-FAST = frozenset(BINARY) | frozenset(INTRINSIC) | {"negative", "square"}
+INTRINSIC = {"sqrt": "llvm.sqrt", "abs": "llvm.fabs"}
+#: Ops written as jitgrad's own instruction sequences (see :mod:`.mathlib`).
+MATH = EMIT
+FAST = frozenset(BINARY) | frozenset(INTRINSIC) | frozenset(MATH) | {"negative", "square"}
 
 _PY_FUNCS: dict = {}  # (expression, arity) -> function (stable code objects for Numba's cache)
 
@@ -178,6 +175,8 @@ def scalar_block(inputs: tuple, outputs: tuple, program: tuple):
                 v = getattr(builder, BINARY[op])(args[0], args[1])
             elif op in INTRINSIC:
                 v = builder.call(intrinsic_fn(INTRINSIC[op]), args)
+            elif op in MATH:
+                v = MATH[op](builder, args[0])
             elif op == "negative":
                 v = builder.fneg(args[0])
             elif op == "square":
