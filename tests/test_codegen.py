@@ -467,12 +467,16 @@ def test_into_writes_given_buffers(small):
     # Called again, the same buffers get new values.
     k.into(2.0 * X0, 1.0, M0, U0, out=out)
     np.testing.assert_array_equal(out[1], k(2.0 * X0, 1.0, M0, U0)[1])
+    # A 0-d output may also go into a 0-d array.
+    f0 = np.full((), np.nan)
+    k.into(X0, 1.0, M0, U0, out=(f0, out[1], out[2]))
+    assert f0.shape == () and f0[()] == want[0]
 
 
 @pytest.mark.parametrize(
     ("j", "bad"),
     [
-        (0, np.empty(())),  # a 0-d output takes a 1-element array
+        (0, np.empty((), np.float32)),  # a 0-d buffer must still have the dtype
         (0, np.empty(2)),
         (1, np.empty(5)),
         (1, np.empty((4, 1))),
@@ -480,7 +484,7 @@ def test_into_writes_given_buffers(small):
         (1, np.empty(4, np.float32)),
         (1, np.empty(8)[::2]),
     ],
-    ids=["0d", "0d_long", "short", "extra_axis", "transposed", "float32", "strided"],
+    ids=["0d_float32", "0d_long", "short", "extra_axis", "transposed", "float32", "strided"],
 )
 def test_into_rejects_wrong_buffers(small, j, bad):
     k, _, _ = small

@@ -509,7 +509,8 @@ class Kernel:
 
     def into(self, *args, out):
         """Evaluate into caller-owned arrays ``out`` (one per output, of the output's
-        shape; a 1-element array for a 0-d output). No allocation on the fast path.
+        shape; a 0-d or a 1-element array for a 0-d output). No allocation on the
+        fast path (exact arrays, 1-element buffers for 0-d outputs).
 
         Examples
         --------
@@ -520,6 +521,10 @@ class Kernel:
         >>> k.into(np.array([1.0, 2.0, 3.0]), out=(f, g))
         >>> f, g
         (array([14.]), array([2., 4., 6.]))
+        >>> f0 = np.empty(())
+        >>> k.into(np.array([1.0, 2.0, 0.0]), out=(f0, g))
+        >>> float(f0)
+        5.0
         """
         if self.aot:
             # The trampoline checks every argument itself and writes nothing
@@ -533,8 +538,11 @@ class Kernel:
         conv = self._args(args)
         if len(out) != len(self.outputs):
             raise TypeError(f"into: expected {len(self.outputs)} output arrays, got {len(out)}")
+        out = list(out)
         for j, (o, node) in enumerate(zip(out, self.outputs)):
             want = (1,) if node.ndim == 0 else node.shape
+            if node.ndim == 0 and isinstance(o, np.ndarray) and o.shape == ():
+                o = out[j] = o.reshape(1)  # a view: the kernel writes the caller's 0-d array
             if not isinstance(o, np.ndarray) or o.shape != want or o.dtype != node.dtype:
                 raise ValueError(
                     f"into: output {j} must be a {node.dtype} array of shape {fmt(want)}, got "
