@@ -990,7 +990,8 @@ def test_pairwise_forms_match_evaluate(cache_dir, n, dtype):
     ins, outs = pairwise_graphs(n, dtype)
     k = jg.compile(ins, outs)
     if n > 1:
-        assert "if i0 == i1 else" in k.source
+        # the masks are selects, and the loop is split at the diagonal
+        assert "if i0 == i1 else" in k.source or "below the diagonal" in k.source
         assert f"np.full(({n}, {n})" not in k.source  # no array of partial sums
         assert "# inner loop over" in k.source
     rng = np.random.default_rng(11)
@@ -999,6 +1000,33 @@ def test_pairwise_forms_match_evaluate(cache_dir, n, dtype):
     ]
     vals.append(rng.uniform(-1, 1, (2, 2, 2)).astype(dtype))
     vals = [v.astype(dtype) for v in vals]
+    want = jg.evaluate(outs, dict(zip(ins, vals)))
+    for j, (a, b) in enumerate(zip(k(*vals), want)):
+        assert_matches(a, b, f"output {j}")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_diagonal_split_gives_the_same_bits(cache_dir, monkeypatch, dtype):
+    """Loops over (n, n) reading identity masks run below, on and above the
+    diagonal without selects; the iterations keep their order, so every output
+    (energy sums included) is bit for bit the unsplit kernel's."""
+    from jitgrad.codegen import emit
+
+    n = 6
+    ins, outs = pairwise_graphs(n, dtype)
+    outs = outs[:3]  # energy, forces, a 2 / -0.5 mask: one loop nest
+    k = jg.compile(ins, outs, cache=False)
+    assert "below the diagonal i0 == i1" in k.source and "if i0 == i1 else" not in k.source
+    monkeypatch.setattr(emit, "DIAG_SPLIT_MAX_LINES", 0)
+    plain = jg.compile(ins, outs, cache=False)
+    assert "if i0 == i1 else" in plain.source and "below the diagonal" not in plain.source
+    rng = np.random.default_rng(5)
+    vals = [
+        (2.0 * np.arange(n * 3).reshape(n, 3) ** 0.5 + rng.uniform(0, 0.1, (n, 3))).astype(dtype)
+    ]
+    vals.append(rng.uniform(-1, 1, (2, 2, 2)).astype(dtype))
+    for j, (a, b) in enumerate(zip(k(*vals), plain(*vals))):
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes(), f"output {j}"
     want = jg.evaluate(outs, dict(zip(ins, vals)))
     for j, (a, b) in enumerate(zip(k(*vals), want)):
         assert_matches(a, b, f"output {j}")

@@ -25,6 +25,7 @@ _RESERVED = re.compile(r"(t|s|c|i|p|acc|out|in)\d+|[rcqb]")
 SMALL_MATMUL = 4096
 GLOBAL_CONST_BYTES = 1 << 14  # larger array constants stop Numba from caching a function
 BLOCK_MIN = 48  # scalar runs at least this long become one scalar_block
+DIAG_SPLIT_MAX_LINES = 120  # longer loop bodies are not tripled (compile time)
 _BLOCK_DTYPES = (np.dtype("float64"), np.dtype("float32"), np.dtype("bool"))
 PARALLEL_MIN = 4096  # outer loop length from which parallel=True uses prange  # m*n*k at or below which matmul is written as plain loops
 
@@ -115,6 +116,7 @@ class Emitter:
     def __init__(self, inputs, outputs, *, cache=True, fastmath=False, parallel=False):
         self.parallel = parallel
         self.used_prange = False
+        self.diag_reads = []  # identity-mask selects written in the current loop body
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.sched: Schedule = schedule(self.outputs)
@@ -201,7 +203,9 @@ class Emitter:
             diag = self.diagonal_const(inp)
             if diag is not None:
                 on, off = (_literal(v, inp.dtype) for v in diag)
-                return f"({on} if {index[0]} == {index[1]} else {off})"
+                text = f"({on} if {index[0]} == {index[1]} else {off})"
+                self.diag_reads.append((index[0], index[1], text, on, off))
+                return text
             return f"{self.const_name(inp)}[{', '.join(index)}]"
         return f"{self.names[id(inp)]}[{', '.join(index)}]"
 
@@ -582,6 +586,7 @@ class Emitter:
                 L.append(f"{ind}for {I[k]} in {rng}({dim}):")
                 ind += "    "
             body_start = len(L)
+            self.diag_reads = []
             local = self.emit_body(g, I, ind, acc_init)
             for g2 in inner:
                 L.append(
@@ -597,6 +602,7 @@ class Emitter:
                 self.emit_body(g2, I2, ind2, acc_init, dict(local))
             if len(L) == body_start:
                 L.append(f"{ind}pass")
+            self.split_at_diagonal(I, space, body_start - d)
         for gg in [g, *inner]:
             for n in gg.nodes:
                 if id(n) in acc_init:
@@ -605,6 +611,43 @@ class Emitter:
                     target = self.out_target(n)
                     if target:
                         L.append(f"    {self.set_scalar_out(target, name)}")
+
+    def split_at_diagonal(self, I: list, space: tuple, first_header: int):
+        """Split the loop over ``I[b]`` at ``I[a] == I[b]`` when the body reads
+        identity-mask constants there (``(on if i0 == i1 else off)``, see
+        :meth:`diagonal_const`): below, on and above the diagonal, each with the
+        select replaced by its value, so that the long runs have no per-element
+        test and LLVM can fold ``1.0 * x``. The iterations run in the same order,
+        so reductions give the same bits."""
+        reads, self.diag_reads = self.diag_reads, []
+        pairs = {frozenset(r[:2]) for r in reads}
+        L = self.lines
+        if len(pairs) != 1 or len(L) - first_header > DIAG_SPLIT_MAX_LINES:
+            return
+        pos = sorted(I.index(v) for v in next(iter(pairs)) if v in I)
+        if len(pos) != 2 or space[pos[0]] != space[pos[1]]:
+            return
+        a, b = I[pos[0]], I[pos[1]]
+        h = first_header + pos[1]
+        head = L[h][: len(L[h]) - len(L[h].lstrip())]
+        body = L[h + 1 :]
+
+        def fill(use_on: bool) -> list:
+            out = []
+            for line in body:
+                for _a, _b, text, on, off in reads:
+                    line = line.replace(text, on if use_on else off)
+                out.append(line)
+            return out
+
+        L[h:] = [
+            f"{head}for {b} in range({a}):  # below the diagonal {a} == {b}",
+            *fill(False),
+            f"{head}for {b} in range({a}, {a} + 1):  # on it",
+            *fill(True),
+            f"{head}for {b} in range({a} + 1, {space[pos[1]]}):  # above it",
+            *fill(False),
+        ]
 
     def prologue(self, g, acc_init: dict):
         """Buffers and accumulators of loop ``g``, before its loop nest."""
