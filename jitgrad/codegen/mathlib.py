@@ -309,8 +309,9 @@ def _reduce_small(e: _Emitter, x):
     return k, hi, lo
 
 
-def _reduce_large(e: _Emitter, ax):
-    """(k, r_hi, r_lo) with ax = k pi/2 + r_hi + r_lo (mod 2 pi), for finite ax >= 2**20."""
+def _rempi_loads(e: _Emitter, ax):
+    """x's integer mantissa m and the four table entries for x's exponent (any
+    x: the index is clamped, so the loads are always in bounds)."""
     b = e.b
     ix = e.bits(ax)
     j = b.sub(b.lshr(ix, e.i(52)), e.i(1075))
@@ -323,6 +324,13 @@ def _reduce_large(e: _Emitter, ax):
     for q in range(4):
         ptr = b.gep(table, [ir.Constant(ir.IntType(32), 0), b.add(base, e.i(q))], inbounds=True)
         g.append(b.load(ptr))
+    return m, g
+
+
+def _reduce_large(e: _Emitter, m, g):
+    """(k, r_hi, r_lo) with ax = k pi/2 + r_hi + r_lo (mod 2 pi), for finite
+    ax >= 2**20, from :func:`_rempi_loads`."""
+    b = e.b
 
     def prod_mod4(gq):
         p = e.mul(m, gq)
@@ -354,15 +362,29 @@ def _reduce_large(e: _Emitter, ax):
 def _sincos(b: ir.IRBuilder, x, want_sin: bool):
     e = _Emitter(b)
     ax = e.fabs(x)
-    # Both reductions, then a select: a branch around the table loads would keep
-    # LLVM from vectorising a loop (it cannot prove the loads safe to speculate).
     k_s, h_s, l_s = _reduce_small(e, x)
-    k_l, h_l, l_l = _reduce_large(e, ax)
-    neg = e.lt(x, e.c(0.0))  # x = -(k pi/2 + r) = (-k) pi/2 - r
+    # The table loads come first, unconditionally: LLVM then sees a branch
+    # around plain arithmetic, which it turns into selects in a vectorised loop
+    # (it cannot prove loads under a branch safe to speculate), while scalar
+    # code skips the large reduction.
+    m, g = _rempi_loads(e, ax)
     small = e.lt(ax, e.c(SMALL_ARG))
-    k = b.select(small, k_s, b.select(neg, b.neg(k_l), k_l))
-    hi = e.sel(small, h_s, e.sel(neg, b.fneg(h_l), h_l))
-    lo = e.sel(small, l_s, e.sel(neg, b.fneg(l_l), l_l))
+    before = b.block
+    with b.if_then(b.not_(small)):
+        k_l, h_l, l_l = _reduce_large(e, m, g)
+        neg = e.lt(x, e.c(0.0))  # x = -(k pi/2 + r) = (-k) pi/2 - r
+        k_l = b.select(neg, b.neg(k_l), k_l)
+        h_l = e.sel(neg, b.fneg(h_l), h_l)
+        l_l = e.sel(neg, b.fneg(l_l), l_l)
+        large = b.block
+
+    def merge(ty, v_small, v_large):
+        p = b.phi(ty)
+        p.add_incoming(v_small, before)
+        p.add_incoming(v_large, large)
+        return p
+
+    k, hi, lo = merge(I64, k_s, k_l), merge(F64, h_s, h_l), merge(F64, l_s, l_l)
     z = e.mul(hi, hi)
     # sin(hi + lo) ~ hi + hi**3 S(z) + lo (1 - z/2)
     ps = e.horner(z, SIN_COEFFS)
