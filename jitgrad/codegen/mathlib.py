@@ -193,11 +193,24 @@ class _Emitter:
     def sel(self, cond, x, y):
         return self.b.select(cond, x, y)
 
-    def horner(self, z, coeffs):
-        p = self.c(coeffs[0])
-        for a in coeffs[1:]:
-            p = self.add(self.mul(p, z), self.c(a))
-        return p
+    def poly(self, z, coeffs):
+        """The polynomial with ``coeffs`` (highest degree first) at z, by Estrin's
+        scheme: pairs ``a + b z``, then pairs of those with ``z**2``, ``z**4`` ...
+        A dependency chain of about log2(degree) multiply-adds instead of Horner's
+        degree many: these are latency-bound in scalar code."""
+        terms = [self.c(a) for a in reversed(coeffs)]  # lowest degree first
+        power = z
+        while len(terms) > 1:
+            pairs = [
+                self.add(terms[q], self.mul(terms[q + 1], power))
+                if q + 1 < len(terms)
+                else terms[q]
+                for q in range(0, len(terms), 2)
+            ]
+            terms = pairs
+            if len(terms) > 1:
+                power = self.mul(power, power)
+        return terms[0]
 
     def two_sum(self, a, b):
         """s + e == a + b exactly, s the rounded sum."""
@@ -229,7 +242,7 @@ def exp(b: ir.IRBuilder, x):
     e = _Emitter(b)
     kf, k = e.round_int(e.mul(x, e.c(INV_LN2)))
     r = e.sub(e.sub(x, e.mul(kf, e.c(LN2_HI))), e.mul(kf, e.c(LN2_LO)))
-    p = e.horner(r, EXP_COEFFS)
+    p = e.poly(r, EXP_COEFFS)
     y = e.add(e.c(1.0), e.add(r, e.mul(e.mul(r, r), p)))
     # 2**k as two factors 2**k1 * 2**k2, each a normal number for |k| <= 1100.
     k = b.select(b.icmp_signed(">", k, e.i(1100)), e.i(1100), k)
@@ -253,7 +266,7 @@ def _log_core(e: _Emitter, u, k0, c):
     f = e.sub(m, e.c(1.0))
     s = e.div(f, e.add(e.c(2.0), f))
     z = e.mul(s, s)
-    R = e.mul(z, e.horner(z, LOG_COEFFS))
+    R = e.mul(z, e.poly(z, LOG_COEFFS))
     hfsq = e.mul(e.mul(e.c(0.5), f), f)
     kf = e.add(b.sitofp(k, F64), k0)
     low = e.add(e.mul(kf, e.c(LN2_LO)), c)
@@ -387,10 +400,10 @@ def _sincos(b: ir.IRBuilder, x, want_sin: bool):
     k, hi, lo = merge(I64, k_s, k_l), merge(F64, h_s, h_l), merge(F64, l_s, l_l)
     z = e.mul(hi, hi)
     # sin(hi + lo) ~ hi + hi**3 S(z) + lo (1 - z/2)
-    ps = e.horner(z, SIN_COEFFS)
+    ps = e.poly(z, SIN_COEFFS)
     s = e.add(hi, e.add(e.mul(e.mul(hi, z), ps), e.mul(lo, e.sub(e.c(1.0), e.mul(e.c(0.5), z)))))
     # cos(hi + lo) ~ (1 - z/2) + z**2 C(z) - hi lo, with the rounding of 1 - z/2 kept
-    pc = e.horner(z, COS_COEFFS)
+    pc = e.poly(z, COS_COEFFS)
     hz = e.mul(e.c(0.5), z)
     w = e.sub(e.c(1.0), hz)
     corr = e.add(e.sub(e.sub(e.c(1.0), w), hz), e.sub(e.mul(e.mul(z, z), pc), e.mul(hi, lo)))
