@@ -1,4 +1,5 @@
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -43,3 +44,20 @@ settings.register_profile(
     suppress_health_check=_SLOW_OK,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# ----------------------------------------------------------------------------- helpers
+# test_codegen.py's helper processes compile its large kernels on the spare cores;
+# started as soon as the tests are collected, they work while the modules before
+# it run (the main process then loads those kernels from the module's cache).
+def pytest_collection_finish(session):
+    mod = sys.modules.get("test_codegen")
+    factory = getattr(session.config, "_tmp_path_factory", None)  # the tmp_path_factory fixture
+    if mod is not None and hasattr(mod, "start_early") and factory is not None:
+        mod.start_early(session.items, factory)
+
+
+def pytest_sessionfinish(session):
+    mod = sys.modules.get("test_codegen")
+    if mod is not None and hasattr(mod, "stop_helpers"):
+        mod.stop_helpers()

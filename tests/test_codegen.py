@@ -7,9 +7,12 @@ Numba's compile time dominates (and grows faster than linearly with the number o
 kernel arguments), so kernels are shared: the cases of ``optable.OP_CASES`` are
 packed into kernels of at most ``MAX_ARGS`` arguments, inputs renamed
 ``c{j}_x{i}`` per case, each compiled once per module and compared output by
-output. Spare cores compile kernels ahead (from the end of the list) into the
-module's cache directory and the main process loads them from there
-(``JITGRAD_TEST_HELPERS=n`` sets the number of helper processes, 0 for none).
+output. Spare cores compile kernels ahead (from the end of the list: the other
+large kernels of the module, then the shared ones) into the module's cache
+directory and the main process loads them from there (``JITGRAD_TEST_HELPERS=n``
+sets the number of helper processes, 0 for none). The helpers start as soon as
+pytest has collected the tests (conftest.py), so they use the spare cores while
+the modules before this one run.
 The gradient and JVP run on a subset of the smooth cases unless
 ``JITGRAD_TEST_FULL=1``.
 
@@ -64,11 +67,15 @@ def assert_matches(got, want, what=""):
 
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory):
-    """A fresh kernel cache for this module (never the user's)."""
-    d = str(tmp_path_factory.mktemp("jitgrad-cache"))
+    """A fresh kernel cache for this module (never the user's): the one the
+    helpers started at collection fill, else a new one (and helpers for it)."""
+    d = EARLY.get("dir") or str(tmp_path_factory.mktemp("jitgrad-cache"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("JITGRAD_CACHE_DIR", d)
+        if "helpers" not in EARLY:
+            EARLY["helpers"] = start_helpers(d, all_jobs())
         yield d
+        stop_helpers()
 
 
 # ============================================================================ op cases
@@ -135,7 +142,7 @@ GROUPS = {kind: _groups(kind) for kind in FAMILIES}
 WHERE = {(kind, c.name): g for kind in GROUPS for g, cs in enumerate(GROUPS[kind]) for c in cs}
 VALUE_AT = {c.name: ("deriv" if c in DERIV else "value") for c in OP_CASES}
 # In the order the tests first need them (helper processes work from the end).
-JOBS = list(
+GROUP_JOBS = list(
     dict.fromkeys(
         [(VALUE_AT[c.name], WHERE[VALUE_AT[c.name], c.name]) for c in OP_CASES]
         + [("hvp", g) for g in range(len(GROUPS["hvp"]))]
@@ -182,8 +189,80 @@ def prebuild(jobs, marks):
     for kind, g in jobs:
         if os.path.exists(os.path.join(marks, f"{kind}-{g}")):
             return
+        if kind == "extra":
+            for ins, outs, opts in EXTRA[g]():
+                jg.compile(ins, outs, **opts)
+            continue
         ins, outs, _, _ = build_group(kind, GROUPS[kind][g])
         jg.compile(ins, outs, aot=_aot(kind, g))
+
+
+def claim(cache_dir, kind, g):
+    """Mark job ``(kind, g)`` as started by the main process: a helper that
+    reaches it stops (the main process did the rest of its list)."""
+    marks = os.path.join(cache_dir, "marks")
+    os.makedirs(marks, exist_ok=True)
+    open(os.path.join(marks, f"{kind}-{g}"), "w").close()
+
+
+# Set by start_early (conftest.py, once the tests are collected): the cache
+# directory the helpers fill, and the helper processes.
+EARLY: dict = {}
+
+
+def start_helpers(d, jobs):
+    """Helper processes compiling ``jobs`` (from the end) into cache ``d``."""
+    os.makedirs(os.path.join(d, "marks"), exist_ok=True)
+    try:
+        ncpu = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        ncpu = os.cpu_count() or 1
+    nhelp = int(os.environ.get("JITGRAD_TEST_HELPERS", max(0, min(ncpu - 1, 3))))
+    code = "import sys; sys.path.insert(0, {!r}); import test_codegen as t; t.prebuild({!r}, {!r})"
+    marks = os.path.join(d, "marks")
+    # The environment the module's fixtures give this process: its cache, and
+    # JIT only unless a job asks for AOT (conftest.py).
+    env = dict(os.environ, JITGRAD_CACHE_DIR=d)
+    return [
+        subprocess.Popen(
+            [sys.executable, "-c", code.format(TESTS_DIR, jobs[::-1][h::nhelp], marks)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        for h in range(nhelp)
+        if jobs
+    ]
+
+
+def stop_helpers():
+    for p in EARLY.pop("helpers", ()):
+        p.kill()
+        p.wait()
+
+
+def start_early(items, tmp_path_factory):
+    """Called by conftest.py once the tests are collected: when tests of this
+    module are selected, start the helpers on the jobs those tests need."""
+    if "helpers" in EARLY:
+        return
+    mine = [it for it in items if getattr(it, "module", None) is sys.modules[__name__]]
+    if not mine:
+        return
+    EARLY["dir"] = d = str(tmp_path_factory.mktemp("jitgrad-cache"))
+    EARLY["helpers"] = start_helpers(d, all_jobs(mine))
+
+
+def all_jobs(items=None):
+    """The helpers' jobs, in the order the tests need them: the shared kernels,
+    then the other large kernels of this module (those of the selected ``items``)."""
+    jobs = []
+    if items is None or any("groups" in it.fixturenames for it in items):
+        jobs += GROUP_JOBS
+    for name, tests in EXTRA_TESTS.items():
+        if items is None or any(it.nodeid.split("::")[-1] in tests for it in items):
+            jobs.append(("extra", name))
+    return jobs
 
 
 # Every third value kernel runs ahead of time (the default: its ops through the
@@ -199,33 +278,11 @@ class Groups:
 
     def __init__(self, cache_dir):
         self.results = {}
-        self.marks = os.path.join(cache_dir, "marks")
-        os.makedirs(self.marks)
-        try:
-            ncpu = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - not Linux
-            ncpu = os.cpu_count() or 1
-        nhelp = int(os.environ.get("JITGRAD_TEST_HELPERS", max(0, min(ncpu - 1, 3))))
-        code = (
-            "import sys; sys.path.insert(0, {!r}); import test_codegen as t; t.prebuild({!r}, {!r})"
-        )
-        self.helpers = [
-            subprocess.Popen(
-                [sys.executable, "-c", code.format(TESTS_DIR, JOBS[::-1][h::nhelp], self.marks)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for h in range(nhelp)
-        ]
-
-    def close(self):
-        for p in self.helpers:
-            p.kill()
-            p.wait()
+        self.cache_dir = cache_dir
 
     def get(self, kind, g):
         if (kind, g) not in self.results:
-            open(os.path.join(self.marks, f"{kind}-{g}"), "w").close()
+            claim(self.cache_dir, kind, g)
             ins, outs, vals, spans = build_group(kind, GROUPS[kind][g])
             try:
                 got = jg.compile(ins, outs, aot=_aot(kind, g))(*vals)
@@ -241,9 +298,7 @@ class Groups:
 
 @pytest.fixture(scope="module")
 def groups(cache_dir):
-    gs = Groups(cache_dir)
-    yield gs
-    gs.close()
+    return Groups(cache_dir)
 
 
 def results_of(groups, kind, case):
@@ -321,6 +376,7 @@ B = 3
 
 @pytest.fixture(scope="module")
 def batch(cache_dir):
+    claim(cache_dir, "extra", "batch")
     ins, outs, _ = batch_graph()
     kb = jg.compile(ins, outs, batch=True)
     k1 = jg.compile(ins, outs)
@@ -906,12 +962,17 @@ def _gather_values(ins, dtype, rng):
     return vals
 
 
-@pytest.mark.parametrize(
-    "dtype, opts",
-    [("float64", {}), ("float32", {}), ("float64", {"fastmath": True})],
-    ids=["f64", "f32", "fastmath"],
-)
-def test_slice_gathers_match_evaluate(cache_dir, dtype, opts):
+GATHER_CASES = {
+    "f64": ("float64", {}),
+    "f32": ("float32", {}),
+    "fastmath": ("float64", {"fastmath": True}),
+}
+
+
+@pytest.mark.parametrize("case", list(GATHER_CASES))
+def test_slice_gathers_match_evaluate(cache_dir, case):
+    dtype, opts = GATHER_CASES[case]
+    claim(cache_dir, "extra", f"gathers-{case}")
     ins, outs = gather_graphs(dtype)
     k = jg.compile(ins, outs, **opts)
     assert "gathered" in k.source
@@ -925,13 +986,18 @@ def test_slice_gathers_match_evaluate(cache_dir, dtype, opts):
             assert_matches(a, b, f"output {j}")
 
 
-def test_slice_gathers_batch_and_parallel(cache_dir):
-    """batch=True equals single calls bit for bit; parallel=True (a prange interior)
-    matches evaluate."""
+def gather_batch_graph():
     n = 5000
     x, v = jg.vector("x", n), jg.vector("v", n)
     f = _ros(x, n)
-    outs = [f, jg.grad(f, x), jg.hvp(f, x, v)]
+    return n, (x, v), [f, jg.grad(f, x), jg.hvp(f, x, v)]
+
+
+def test_slice_gathers_batch_and_parallel(cache_dir):
+    """batch=True equals single calls bit for bit; parallel=True (a prange interior)
+    matches evaluate."""
+    claim(cache_dir, "extra", "gathers-batch-parallel")
+    n, (x, v), outs = gather_batch_graph()
     rng = np.random.default_rng(3)
     xs, vs = rng.uniform(-1.5, 1.5, (3, n)), rng.standard_normal((3, n))
     kb = jg.compile([x, v], outs, batch=True)
@@ -985,8 +1051,12 @@ def pairwise_graphs(n, dtype="float64"):
     return [X, P], outs
 
 
-@pytest.mark.parametrize("n, dtype", [(1, "float64"), (4, "float64"), (5, "float32")])
+PAIRWISE = [(1, "float64"), (4, "float64"), (5, "float32")]
+
+
+@pytest.mark.parametrize("n, dtype", PAIRWISE)
 def test_pairwise_forms_match_evaluate(cache_dir, n, dtype):
+    claim(cache_dir, "extra", f"pairwise-{n}-{dtype}")
     ins, outs = pairwise_graphs(n, dtype)
     k = jg.compile(ins, outs)
     if n > 1:
@@ -1030,6 +1100,41 @@ def test_diagonal_split_gives_the_same_bits(cache_dir, monkeypatch, dtype):
     want = jg.evaluate(outs, dict(zip(ins, vals)))
     for j, (a, b) in enumerate(zip(k(*vals), want)):
         assert_matches(a, b, f"output {j}")
+
+
+# The large kernels of the tests above, for the helpers to compile ahead (in the
+# order the tests need them): name -> [(inputs, outputs, compile options)], and
+# the tests that compile them.
+EXTRA = {
+    "batch": lambda: [(*batch_graph()[:2], {"batch": True}), (*batch_graph()[:2], {})],
+    **{
+        f"gathers-{case}": (
+            lambda case=case: [(*gather_graphs(GATHER_CASES[case][0]), GATHER_CASES[case][1])]
+        )
+        for case in GATHER_CASES
+    },
+    "gathers-batch-parallel": lambda: [
+        (gather_batch_graph()[1], gather_batch_graph()[2], {"batch": True}),
+        (gather_batch_graph()[1], gather_batch_graph()[2], {"parallel": True}),
+    ],
+    **{
+        f"pairwise-{n}-{dtype}": (lambda n=n, dtype=dtype: [(*pairwise_graphs(n, dtype), {})])
+        for n, dtype in PAIRWISE
+    },
+}
+EXTRA_TESTS = {
+    "batch": {
+        "test_batch_equals_single_calls_bitwise",
+        "test_batch_matches_evaluate",
+        "test_batch_arguments",
+    },
+    **{f"gathers-{case}": {f"test_slice_gathers_match_evaluate[{case}]"} for case in GATHER_CASES},
+    "gathers-batch-parallel": {"test_slice_gathers_batch_and_parallel"},
+    **{
+        f"pairwise-{n}-{dtype}": {f"test_pairwise_forms_match_evaluate[{n}-{dtype}]"}
+        for n, dtype in PAIRWISE
+    },
+}
 
 
 def test_large_constant_kernel_keeps_the_generated_call():
