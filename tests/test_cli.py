@@ -1,20 +1,39 @@
-"""The command line: python -m jitgrad diff ... (run as a subprocess)."""
+"""The command line: python -m jitgrad diff ... (one test runs it as a subprocess;
+the others call its ``main`` in this process, which is what ``python -m jitgrad``
+runs, and saves starting an interpreter, NumPy and SymPy per command)."""
 
+import contextlib
+import io
 import subprocess
 import sys
 
 import pytest
 
+from jitgrad.__main__ import main
 
-def run(*args):
+
+def run_process(*args):
     p = subprocess.run(
         [sys.executable, "-m", "jitgrad", *args], capture_output=True, text=True, timeout=120
     )
     return p.returncode, p.stdout, p.stderr
 
 
+def run(*args):
+    """``python -m jitgrad *args`` in this process: (exit status, stdout, stderr).
+    An exception escaping ``main`` (a traceback in a process) fails the test."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(list(args))
+        except SystemExit as e:  # argparse's usage errors
+            rc = e.code
+    return rc, out.getvalue(), err.getvalue()
+
+
 def test_first_derivatives():
-    rc, out, err = run("diff", "x**2*sin(y)", "--wrt", "x", "y")
+    """In a fresh process: the module entry point, its exit status and streams."""
+    rc, out, err = run_process("diff", "x**2*sin(y)", "--wrt", "x", "y")
     assert rc == 0, err
     assert out.splitlines() == ["d/dx = 2*x*sin(y)", "d/dy = x**2*cos(y)"]
     assert err == ""
@@ -81,7 +100,11 @@ def test_refusals(expr, args, message):
 
 def test_no_code_runs(tmp_path):
     marker = tmp_path / "pwned"
-    rc, _, err = run("diff", f"__import__('pathlib').Path('{marker}').touch()", "--wrt", "x")
+    # In a fresh process: a refusal's exit status reaches the shell.
+    rc, out, err = run_process(
+        "diff", f"__import__('pathlib').Path('{marker}').touch()", "--wrt", "x"
+    )
     assert rc == 2 and not marker.exists()
+    assert out == "" and len(err.strip().splitlines()) == 1, err
     rc, _, err = run("diff", "exec('1') + x", "--wrt", "x")
     assert rc == 2 and "unknown function 'exec'" in err
