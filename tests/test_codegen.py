@@ -1079,7 +1079,8 @@ def test_pairwise_forms_match_evaluate(cache_dir, n, dtype):
 def test_diagonal_split_gives_the_same_bits(cache_dir, monkeypatch, dtype):
     """Loops over (n, n) reading identity masks run below, on and above the
     diagonal without selects; the iterations keep their order, so every output
-    (energy sums included) is bit for bit the unsplit kernel's."""
+    (energy sums included) is bit for bit the unsplit kernel's. So do the row
+    sums of the forces kept in locals over the inner loop (float64 only)."""
     from jitgrad.codegen import emit
 
     n = 6
@@ -1087,9 +1088,12 @@ def test_diagonal_split_gives_the_same_bits(cache_dir, monkeypatch, dtype):
     outs = outs[:3]  # energy, forces, a 2 / -0.5 mask: one loop nest
     k = jg.compile(ins, outs, cache=False)
     assert "below the diagonal i0 == i1" in k.source and "if i0 == i1 else" not in k.source
+    assert ("unrolled" in k.source) == (dtype == "float64")
     monkeypatch.setattr(emit, "DIAG_SPLIT_MAX_LINES", 0)
+    monkeypatch.setattr(emit._Registers, "MAX_UNROLL", 0)
     plain = jg.compile(ins, outs, cache=False)
     assert "if i0 == i1 else" in plain.source and "below the diagonal" not in plain.source
+    assert "unrolled" not in plain.source
     rng = np.random.default_rng(5)
     vals = [
         (2.0 * np.arange(n * 3).reshape(n, 3) ** 0.5 + rng.uniform(0, 0.1, (n, 3))).astype(dtype)

@@ -588,13 +588,25 @@ class Emitter:
             body_start = len(L)
             self.diag_reads = []
             local = self.emit_body(g, I, ind, acc_init)
+            regs = _Registers(self, I, acc_init)
             for g2 in inner:
+                I2 = [f"i{k}" for k in range(len(g2.space))]
+                if regs.unroll(g2, I2):
+                    # A short inner axis, written out: its sums that stay in one
+                    # place over the innermost outer loop accumulate in locals.
+                    L.append(
+                        f"{ind}# inner loop over {g2.space}, unrolled: "
+                        + "; ".join(_label(n) for n in g2.nodes[:3])
+                        + (" ..." if len(g2.nodes) > 3 else "")
+                    )
+                    for c in range(g2.space[d]):
+                        self.emit_body(g2, I2[:d] + [str(c)], ind, acc_init, dict(local), regs)
+                    continue
                 L.append(
                     f"{ind}# inner loop over {g2.space}: "
                     + "; ".join(_label(n) for n in g2.nodes[:3])
                     + (" ..." if len(g2.nodes) > 3 else "")
                 )
-                I2 = [f"i{k}" for k in range(len(g2.space))]
                 ind2 = ind
                 for k in range(d, len(g2.space)):
                     L.append(f"{ind2}for {I2[k]} in range({g2.space[k]}):")
@@ -602,7 +614,8 @@ class Emitter:
                 self.emit_body(g2, I2, ind2, acc_init, dict(local))
             if len(L) == body_start:
                 L.append(f"{ind}pass")
-            self.split_at_diagonal(I, space, body_start - d)
+            self.split_at_diagonal(I, space, body_start - d, only=I[-1] if regs.names else None)
+            regs.place(body_start - 1)
         for gg in [g, *inner]:
             for n in gg.nodes:
                 if id(n) in acc_init:
@@ -612,7 +625,7 @@ class Emitter:
                     if target:
                         L.append(f"    {self.set_scalar_out(target, name)}")
 
-    def split_at_diagonal(self, I: list, space: tuple, first_header: int):
+    def split_at_diagonal(self, I: list, space: tuple, first_header: int, only=None):
         """Split the loop over ``I[b]`` at ``I[a] == I[b]`` when the body reads
         identity-mask constants there (``(on if i0 == i1 else off)``, see
         :meth:`diagonal_const`): below, on and above the diagonal, each with the
@@ -628,6 +641,8 @@ class Emitter:
         if len(pos) != 2 or space[pos[0]] != space[pos[1]]:
             return
         a, b = I[pos[0]], I[pos[1]]
+        if only is not None and b != only:
+            return  # locals accumulate over the innermost loop: split only that one
         h = first_header + pos[1]
         head = L[h][: len(L[h]) - len(L[h].lstrip())]
         body = L[h + 1 :]
@@ -675,7 +690,7 @@ class Emitter:
             elif id(n) in sched.buffered and n.ndim > 0:
                 self.alloc(n)
 
-    def emit_body(self, g, I: list, ind: str, acc_init: dict, local=None) -> dict:
+    def emit_body(self, g, I: list, ind: str, acc_init: dict, local=None, regs=None) -> dict:
         """The statements of one iteration of a fused loop at index ``I``; returns the
         locals (node id -> scalar name). Parts of slice gathers are left out."""
         L = self.lines
@@ -706,7 +721,10 @@ class Emitter:
                 else:
                     O = self.acc_index(n, I)
                     tgt = f"{self.names[id(n)]}[{', '.join(O)}]"
-                    if id(n) in sched.root_of:
+                    if regs is not None and regs.holds(n, O):
+                        r = regs.name(tgt)
+                        L.append(f"{ind}{r} += {v}  # {_label(n)}, into {tgt}")
+                    elif id(n) in sched.root_of:
                         L.append(f"{ind}{tgt} += {v}  # {_label(n)}, summed")
                     else:
                         L.append(f"{ind}{_combine(n, tgt, v)}  # {_label(n)}")
@@ -1240,6 +1258,58 @@ class Emitter:
         return L
 
     tuple_out = False
+
+
+class _Registers:
+    """Sums that a loop nest ``for I[0] ... for I[-1]`` adds to one element per
+    iteration of its outer loops: the row sums of an (n, n, k) nest with a short
+    inner axis k (``t[i0, c] += v`` for every i1). Written out over c, each
+    element accumulates in a local across the I[-1] loop and is added once after
+    it: no store and reload of the same element in every iteration. The element
+    gets no other term in between, so the sum keeps its order and its bits."""
+
+    MAX_UNROLL = 4
+
+    def __init__(self, em, I: list, acc_init: dict):
+        self.em, self.I, self.acc_init = em, I, acc_init
+        self.names: dict = {}  # target element -> local
+
+    def unroll(self, g2, I2: list) -> bool:
+        d = len(self.I)
+        if d < 2 or len(g2.space) != d + 1 or g2.space[d] > self.MAX_UNROLL:
+            return False
+        probe = I2[:d] + ["0"]
+        return any(
+            self.em.sched.cls[id(n)] == ACC and self.holds(n, self.em.acc_index(n, probe))
+            for n in g2.nodes
+            if id(n) not in self.em.sched.gather_of
+        )
+
+    def holds(self, n, O: list) -> bool:
+        sched = self.em.sched
+        return (
+            n.op.name == "sum"
+            and n.dtype == np.float64
+            and id(n) not in self.acc_init
+            and id(n) not in sched.root_of
+            and self.I[-1] not in O
+            and all(i in O for i in self.I[:-1])
+        )
+
+    def name(self, target: str) -> str:
+        if target not in self.names:
+            self.names[target] = self.em.fresh("acc")
+        return self.names[target]
+
+    def place(self, header: int):
+        """Zero the locals before the innermost loop (at line ``header``) and add
+        them to their elements after it."""
+        if not self.names:
+            return
+        L = self.em.lines
+        head = L[header][: len(L[header]) - len(L[header].lstrip())]
+        L[header:header] = [f"{head}{r} = 0.0" for r in self.names.values()]
+        L += [f"{head}{t} += {r}" for t, r in self.names.items()]
 
 
 def _quote(name: str) -> str:
