@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .scalar_block import BINARY, INTRINSIC, MATH
+from .scalar_block import fast_instruction
 
 SYMBOL = "jitgrad_kernel"
 
@@ -42,24 +42,9 @@ def ir_text(n_inputs: int, n_outputs: int, block: dict) -> str:
         return b.bitcast(p, f64.as_pointer())
 
     vals = [b.load(slot(q)) for q in block["inputs"]]
-    intrinsics = {}
     for op, operands in block["program"]:
         xs = [ir.Constant(f64, float(x[1])) if isinstance(x, tuple) else vals[x] for x in operands]
-        if op in BINARY:
-            v = getattr(b, BINARY[op])(xs[0], xs[1])
-        elif op in INTRINSIC:
-            f = intrinsics.get(op)
-            if f is None:
-                f = intrinsics[op] = mod.declare_intrinsic(INTRINSIC[op], [f64])
-            v = b.call(f, xs)
-        elif op in MATH:
-            v = MATH[op](b, xs[0])
-        elif op == "negative":
-            v = b.fneg(xs[0])
-        elif op == "square":
-            v = b.fmul(xs[0], xs[0])
-        else:  # pragma: no cover - the emitter only offers FAST rows
-            raise ValueError(f"not a direct operation: {op}")
+        v = fast_instruction(b, op, xs)  # the scalar block's own lowering
         vals.append(v)
     for j, k in block["outputs"]:
         b.store(vals[k], slot(n_inputs + j))

@@ -121,6 +121,7 @@ LN2_HI = _split(_LN2_INT, 512, 1, 42)[0]
 LN2_LO = _split(_LN2_INT - int(math.ldexp(LN2_HI, 512)), 512, 1)[0]
 INV_LN2 = 1.4426950408889634  # 1/ln 2 rounded; k only needs to be near x/ln 2
 SHIFT = 6755399441055744.0  # 1.5 * 2**52: v + SHIFT - SHIFT rounds v to an integer
+SHIFT_BITS = 0x4338000000000000  # its bits (v + SHIFT's low bits are then v's integer)
 EXP_COEFFS = [1.0 / math.factorial(i) for i in range(14, 1, -1)]  # 1/14! ... 1/2!
 LOG_COEFFS = [2.0 / (2 * i + 1) for i in range(11, 0, -1)]  # 2/23 ... 2/3
 SIN_COEFFS = [(-1.0) ** i / math.factorial(2 * i + 1) for i in range(8, 0, -1)]  # 1/17! .. -1/3!
@@ -160,11 +161,8 @@ class _Emitter:
         return self.b.fdiv(x, y, flags=_KEEP)
 
     def _intr(self, name, *args):
-        mod = self.b.module
-        fn = mod.globals.get(f"{name}.f64") or mod.declare_intrinsic(
-            name, [F64], ir.FunctionType(F64, [F64] * len(args))
-        )
-        return self.b.call(fn, list(args))
+        fnty = ir.FunctionType(F64, [F64] * len(args))
+        return self.b.call(self.b.module.declare_intrinsic(name, [F64], fnty), list(args))
 
     def fma(self, x, y, z):
         return self._intr("llvm.fma", x, y, z)
@@ -230,13 +228,7 @@ class _Emitter:
         """v rounded to the nearest integer (ties to even), for |v| < 2**51,
         and that integer's low bits as an i64 (its two's complement)."""
         t = self.add(v, self.c(SHIFT))
-        return self.sub(t, self.c(SHIFT)), self.b.sub(self.bits(t), self.i(_bits(SHIFT)))
-
-
-def _bits(v: float) -> int:
-    import struct
-
-    return struct.unpack("<q", struct.pack("<d", v))[0]
+        return self.sub(t, self.c(SHIFT)), self.b.sub(self.bits(t), self.i(SHIFT_BITS))
 
 
 def exp(b: ir.IRBuilder, x):

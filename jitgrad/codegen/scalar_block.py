@@ -143,17 +143,6 @@ def scalar_block(inputs: tuple, outputs: tuple, program: tuple):
         return ret(args), codegen
 
     def _lower(context, builder, argty, tup):
-        import llvmlite.ir as ir
-
-        f64 = ir.DoubleType()
-        module = builder.module
-        intrinsics = {}
-
-        def intrinsic_fn(name):
-            fn = intrinsics.get(name)
-            if fn is None:
-                fn = intrinsics[name] = module.declare_intrinsic(name, [f64])
-            return fn
 
         vals = []
         for k, (v, t) in enumerate(zip(cgutils.unpack_tuple(builder, tup, nargs), argty)):
@@ -171,16 +160,8 @@ def scalar_block(inputs: tuple, outputs: tuple, program: tuple):
         for row in program:
             op, dt, ops = row[0], np.dtype(row[1]), row[2:]
             args = [operand(x) for x in ops]
-            if op in BINARY:
-                v = getattr(builder, BINARY[op])(args[0], args[1])
-            elif op in INTRINSIC:
-                v = builder.call(intrinsic_fn(INTRINSIC[op]), args)
-            elif op in MATH:
-                v = MATH[op](builder, args[0])
-            elif op == "negative":
-                v = builder.fneg(args[0])
-            elif op == "square":
-                v = builder.fmul(args[0], args[0])
+            if op in FAST:
+                v = fast_instruction(builder, op, args)
             else:
                 s = nb_type(dt)(*[operand_type(x) for x in ops])
                 v = _call_py(context, builder, op[3:], s, args)
@@ -189,6 +170,24 @@ def scalar_block(inputs: tuple, outputs: tuple, program: tuple):
         return context.make_tuple(builder, ret, out)
 
     return block
+
+
+def fast_instruction(builder, op: str, args: list):
+    """The LLVM instructions of a ``FAST`` row on float64 values: the one
+    lowering of those ops, for scalar blocks and for :mod:`.direct` kernels
+    (whose values must be the same bits)."""
+    if op in BINARY:
+        return getattr(builder, BINARY[op])(args[0], args[1])
+    if op in INTRINSIC:
+        f64 = args[0].type
+        return builder.call(builder.module.declare_intrinsic(INTRINSIC[op], [f64]), args)
+    if op in MATH:
+        return MATH[op](builder, args[0])
+    if op == "negative":
+        return builder.fneg(args[0])
+    if op == "square":
+        return builder.fmul(args[0], args[0])
+    raise ValueError(f"not a FAST operation: {op}")
 
 
 def fast_op(node) -> str | None:
