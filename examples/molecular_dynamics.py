@@ -4,6 +4,11 @@ The energy is written in the dense pairwise form with a mask; jitgrad derives th
 forces and compiles energy and forces into one kernel, which a velocity-Verlet
 loop calls from inside @njit. Total energy is printed to show it is conserved.
 
+The gradient of the pair sum is "row sums minus column sums" of an array that is
+antisymmetric in (i, j); the simplifier sees that (see "Pair arrays" in
+docs/concepts.md) and computes each force as one row sum, accumulated in
+registers, instead of updating a column of memory for every pair.
+
 Run: python examples/molecular_dynamics.py [--quick]
 """
 

@@ -58,6 +58,7 @@ WITNESSES = {
     "add_neg_scaled": lambda u, v, w, q: u + (-2.0) * v,
     "sub_neg_scaled": lambda u, v, w, q: u - (-2.0) * v,
     "sum_neg": lambda u, v, w, q: jg.sum(-q),
+    "sum_scaled": lambda u, v, w, q: jg.sum(2.5 * q),
     "sin_neg": lambda u, v, w, q: jg.sin(-u),
     "tan_neg": lambda u, v, w, q: jg.tan(-u),
     "arcsin_neg": lambda u, v, w, q: jg.arcsin(-u),
@@ -87,6 +88,7 @@ WITNESSES = {
     "pythagoras": lambda u, v, w, q: jg.sin(u) ** 2.0 + jg.cos(u) ** 2.0,
     "cosh_sinh": lambda u, v, w, q: jg.cosh(u) ** 2.0 - jg.sinh(u) ** 2.0,
     "sin_div_cos": lambda u, v, w, q: jg.sin(u) / jg.cos(u),
+    "sum_swap": lambda u, v, w, q: jg.sum(u * jg.cos(q[:, None] - q[None, :]), axis=0),
 }
 
 RULES = list(DEFAULT)

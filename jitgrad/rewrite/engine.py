@@ -634,6 +634,9 @@ class _Pass:
             uses[o] = get(o, 0) + 1
         self.uses = uses
         self.final: set[Node] = set()  # normalised nodes
+        # Nodes of the graph this pass has not reached yet: a replacement that uses
+        # one shares it rather than adding it (see growth).
+        self.ahead: set[Node] = set(order)
         self.changed = False
         self.stats = stats
         self.nest = 0
@@ -650,7 +653,9 @@ class _Pass:
         stable = self.stable
         uses = self.uses
         normalize = self.normalize
+        ahead = self.ahead
         for n in self.order:
+            ahead.discard(n)
             if not n.op.is_op:
                 memo[n] = n
                 final.add(n)
@@ -770,11 +775,11 @@ class _Pass:
     def growth(self, m: Node, r: Node) -> tuple:
         """Op nodes added by the replacement minus op nodes that die with ``m``, and
         the replacement's new nodes (``_new_nodes(r, self.final)``)."""
-        final = self.final
+        final, ahead = self.final, self.ahead
         new = _new_nodes(r, final)
         added = 0
         for n in new:
-            if n.op.is_op:
+            if n.op.is_op and n not in ahead:
                 added += 1
         if added == 0:
             return -1, new

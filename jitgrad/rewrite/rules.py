@@ -26,6 +26,7 @@ from ..ops.convert import as_node
 from ..ops.core import CONST, leaf_const, make, uniform_value
 from ..ops.structure import broadcast_to
 from .engine import A, AnyOp, B, C, Const, Offset, Op, PowerOf, Rule, RuleSet, Scaled, X, Y, Z
+from .symmetry import SYMMETRIC, UNKNOWN, swap_parity
 
 __all__ = [
     "ALGEBRA",
@@ -33,6 +34,7 @@ __all__ = [
     "POWERS",
     "EXPLOG",
     "CONSTANTS",
+    "SYMMETRY",
     "DEFAULT",
     "positive",
     "nonnegative",
@@ -237,6 +239,11 @@ ALGEBRA = RuleSet(
         ),  # (x * y) / y -> x  (y != 0 known)
         Rule("mul_sign_self", Op("multiply", X, Op("sign", X)), lambda x: ew.abs(x)),
         # x * sign(x) -> abs(x)
+        Rule(
+            "sum_scaled",
+            Op("sum", Op("multiply", C("a"), X), bind="s"),
+            lambda a, x, s: ew.multiply(a, _same_op(s, x)),
+        ),  # sum(c*x) -> c*sum(x): one product per result, and sums of x are shared
     ],
 )
 
@@ -466,5 +473,36 @@ CONSTANTS = RuleSet(
     ],
 )
 
-DEFAULT = CONSTANTS + ALGEBRA + NEGATION + POWERS + EXPLOG
+# ----------------------------------------------------------------------------- pair arrays
+
+
+def _swapped_sum(x, s):
+    """``sum(x, axes)`` with axis 0 summed as axis 1: equal to the original
+    (negated for an antisymmetric ``x``); see :mod:`.symmetry`."""
+    axes = tuple(sorted(1 if a == 0 else a for a in s.p["axes"]))
+    out = make(s.op, (x,), axes=axes)
+    return out if swap_parity(x) == SYMMETRIC else ew.negative(out)
+
+
+def _sums_first_axis(x, s) -> bool:
+    axes = s.p["axes"]
+    return (
+        0 in axes
+        and 1 not in axes
+        and x.ndim >= 2
+        and x.shape[0] == x.shape[1] > 1
+        and swap_parity(x) != UNKNOWN
+    )
+
+
+SYMMETRY = RuleSet(
+    "symmetry",
+    [
+        Rule("sum_swap", Op("sum", X, bind="s"), _swapped_sum, guard=_sums_first_axis),
+        # sum(G, axis=0) -> ±sum(G, axis=1) for G symmetric (+) or antisymmetric (-)
+        # in its first two axes: the column sums of a pair array are its row sums
+    ],
+)
+
+DEFAULT = CONSTANTS + ALGEBRA + NEGATION + POWERS + EXPLOG + SYMMETRY
 """Every table, in the order the rules are tried."""
