@@ -314,19 +314,37 @@ def _calibrate(timer: timeit.Timer, target: float) -> int:
         n *= 10 if t < 0.02 * target else 2
 
 
-def measure(case: Case, repeats: int, target: float):
-    names = list(case.variants)
-    timers = {k: _timer(v) for k, v in case.variants.items()}
-    for t in timers.values():
+def measure(group: list, repeats: int, target: float):
+    """Time every variant of every case in ``group`` (the tasks of one problem
+    size), interleaved round by round: the ratios between variants *and* between
+    tasks ("task / f") compare medians taken over the same minutes. (Measured one
+    case after the other, a slower phase of a shared machine during one task
+    showed up as a task / f ratio.)"""
+    timers = [(c, k, _timer(v)) for c in group for k, v in c.variants.items()]
+    for _, _, t in timers:
         t.timeit(3)  # warm up: first calls, page faults, JAX dispatch caches
-    numbers = {k: _calibrate(t, target) for k, t in timers.items()}
-    samples = {k: [] for k in names}
+    numbers = [_calibrate(t, target) for _, _, t in timers]
+    samples = [[] for _ in timers]
+    m = len(timers)
     for r in range(repeats):
-        for j in range(len(names)):
-            k = names[(j + r) % len(names)]
-            samples[k].append(timers[k].timeit(numbers[k]) / numbers[k])
-    case.times = {k: statistics.median(v) for k, v in samples.items()}
-    case.spread = {k: (min(v), max(v)) for k, v in samples.items()}
+        for j in range(m):
+            i = (j + r) % m
+            samples[i].append(timers[i][2].timeit(numbers[i]) / numbers[i])
+    for (case, name, _), v in zip(timers, samples):
+        case.times[name] = statistics.median(v)
+        case.spread[name] = (min(v), max(v))
+
+
+def grouped(cases):
+    """Consecutive cases of the same problem and size, as lists."""
+    group = []
+    for case in cases:
+        if group and (case.problem, case.size) != (group[0].problem, group[0].size):
+            yield group
+            group = []
+        group.append(case)
+    if group:
+        yield group
 
 
 # ----------------------------------------------------------------------------- compile and warm start
@@ -717,16 +735,18 @@ def main(argv=None):
         if p == "compile":
             continue
         sizes = SIZES[p][1 if opts.quick else 0]
-        for case in MAKERS[p](sizes, rng):
-            check(case)
-            measure(case, repeats, target)
-            cases.append(case)
-            print(
-                f"{case.problem:>10} {case.size:>9} {case.label:<24} "
-                + "  ".join(f"{k} {fmt_t(v)}" for k, v in case.times.items()),
-                file=sys.stderr,
-                flush=True,
-            )
+        for group in grouped(MAKERS[p](sizes, rng)):
+            for case in group:
+                check(case)
+            measure(group, repeats, target)
+            for case in group:
+                cases.append(case)
+                print(
+                    f"{case.problem:>10} {case.size:>9} {case.label:<24} "
+                    + "  ".join(f"{k} {fmt_t(v)}" for k, v in case.times.items()),
+                    file=sys.stderr,
+                    flush=True,
+                )
     comp = []
     if "compile" in problems:
         print("compile: cold compiles and warm starts in subprocesses ...", file=sys.stderr)
@@ -736,7 +756,8 @@ def main(argv=None):
     md = ["# jitgrad benchmarks", "", f"Command: `{cmd.strip()}`", "", machine_notes(load_start)]
     md.append(
         f"Median of {repeats} interleaved rounds; each round times an inner loop of about "
-        f"{target} s per variant. Every variant is called from Python and allocates its outputs.\n"
+        f"{target} s per variant and task, all the variants and tasks of one problem size "
+        "in the same rounds. Every variant is called from Python and allocates its outputs.\n"
     )
     md += [f"- {n}" for n in notes]
     if cases:
