@@ -15,7 +15,8 @@
  *                            Python fallback, which converts or raises.
  *   strict(*inputs)          the same without the fallback (TypeError on a
  *                            mismatch): what the fallback calls once converted.
- *   into(*inputs, *outputs)  writes into caller arrays checked by Python.
+ *   into(*inputs, *outputs)  writes into caller arrays of the exact shape and
+ *                            dtype (a 0-d or 1-element array for a 0-d output).
  *
  * No state beyond the plan: the kernel runs with the GIL held, like a Numba
  * kernel called from Python.
@@ -221,13 +222,22 @@ static PyObject *k_into(PyObject *self, PyObject *const *args, Py_ssize_t n)
         }
     for (j = 0; j < p->n_out; j++) {
         spec s = p->out[j];
-        if (s.ndim == 0) { /* a 1-element array */
-            s.ndim = 1;
-            s.dims[0] = 1;
-        }
         PyObject *o = args[p->n_in + j];
-        if (!fast_input(o, &s, &ptrs[p->n_in + j], NULL) ||
-            !PyArray_ISWRITEABLE((PyArrayObject *)o)) {
+        int ok;
+        if (s.ndim == 0 && Py_TYPE(o) == &PyArray_Type &&
+            PyArray_NDIM((PyArrayObject *)o) == 0) { /* a 0-d array */
+            PyArrayObject *a = (PyArrayObject *)o;
+            ok = PyArray_TYPE(a) == s.typenum && PyArray_ISCARRAY_RO(a);
+            if (ok)
+                ptrs[p->n_in + j] = PyArray_DATA(a);
+        } else {
+            if (s.ndim == 0) { /* or a 1-element array */
+                s.ndim = 1;
+                s.dims[0] = 1;
+            }
+            ok = fast_input(o, &s, &ptrs[p->n_in + j], NULL);
+        }
+        if (!ok || !PyArray_ISWRITEABLE((PyArrayObject *)o)) {
             PyErr_Format(PyExc_ValueError, "jitgrad AOT into: output %zd does not match its plan",
                          j);
             return NULL;

@@ -510,7 +510,8 @@ class Kernel:
     def into(self, *args, out):
         """Evaluate into caller-owned arrays ``out`` (one per output, of the output's
         shape; a 0-d or a 1-element array for a 0-d output). No allocation on the
-        fast path (exact arrays, 1-element buffers for 0-d outputs).
+        fast path: arrays of the exact shape and dtype, C-contiguous, as ``k(...)``
+        takes them.
 
         Examples
         --------
