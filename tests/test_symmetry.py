@@ -78,6 +78,8 @@ CASES = [
     ("where", jg.where(R2 > 1.0, R2, 0.0), 1),
     ("where_antisymmetric", jg.where(R2 > 1.0, D[:, :, 0], 0.0), 0),
     ("float32_cast", jg.cast(D, np.float32), -1),
+    ("bool_cast", jg.cast(D, bool), 1),
+    ("comparison", D > 0.0, 0),
     ("vector", q, 0),
     ("not_square", X[:, None, :] - X[None, :2, :], 0),
 ]

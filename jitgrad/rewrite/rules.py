@@ -480,7 +480,7 @@ def _swapped_sum(x, s):
     """``sum(x, axes)`` with axis 0 summed as axis 1: equal to the original
     (negated for an antisymmetric ``x``); see :mod:`.symmetry`."""
     axes = tuple(sorted(1 if a == 0 else a for a in s.p["axes"]))
-    out = make(s.op, (x,), axes=axes)
+    out = make(s.op, (x,), **dict(s.p, axes=axes))
     return out if swap_parity(x) == SYMMETRIC else ew.negative(out)
 
 

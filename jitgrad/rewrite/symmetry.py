@@ -27,7 +27,7 @@ import weakref
 
 import numpy as np
 
-from ..graph import Node
+from ..graph import BOOL, Node
 
 __all__ = ["swap_parity", "SYMMETRIC", "ANTISYMMETRIC", "UNKNOWN"]
 
@@ -150,6 +150,8 @@ def _elementwise(node: Node, memo: dict, depth: int) -> int:
         return UNKNOWN
     if all(p == SYMMETRIC for p in ps):
         return SYMMETRIC
+    if node.dtype == BOOL:  # bool(-x) == bool(x): no sign to flip
+        return SYMMETRIC if name == "cast" else UNKNOWN
     if name in _ODD:
         return ps[0]
     if name in _EVEN:
