@@ -65,7 +65,8 @@ def simplify(nodes, level: str = "fast", timeout: float = 5.0):
     level : {"fast", "sympy"}
         ``"fast"``: the named rewrite rules of :mod:`jitgrad.rewrite.rules` to a
         fixed point (algebraic identities, negation and power canonical forms,
-        constant folding, zero/one pruning), CSE by interning, dead-code
+        constant folding, zero/one pruning, column sums of symmetric or
+        antisymmetric pair arrays as row sums), CSE by interning, dead-code
         removal. ``"sympy"``: the fast level, then each maximal elementwise
         cluster (scalar expression per element, one symbol per leaf) is handed to
         SymPy and replaced where SymPy's form is no larger (ties go to SymPy's
