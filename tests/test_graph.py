@@ -286,6 +286,16 @@ def test_matmul_errors_name_shapes():
     _shape_error(lambda: jg.dot(P, jg.var("R", (3, 2))), (2, 3, 4), (3, 2), name="dot")
 
 
+@pytest.mark.parametrize("axes", [(0, 1), (2,), (0, 0)], ids=["too_many", "out_of_range", "twice"])
+def test_reduction_records_check_their_axes(axes):
+    """The op record itself (what rewrites build through) refuses axes that do not
+    fit, so a rule's wrong replacement is an error, not a silently wrong node."""
+    from jitgrad.ops.core import OPS, make
+
+    with pytest.raises(ValueError, match=r"sum: axes .* shape \(3,\)"):
+        make(OPS["sum"], (jg.vector("x", 3),), axes=axes)
+
+
 def test_reshape_errors():
     x = jg.vector("x", 6)
     _shape_error(lambda: jg.reshape(x, (4,)), (6,), (4,), name="reshape")

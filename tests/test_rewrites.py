@@ -209,6 +209,22 @@ def test_matching_shortcuts_agree_with_generic_matcher():
     assert seen > 100
 
 
+@pytest.mark.parametrize(
+    ("shape", "axis"), [((3, 4), 1), ((4, 3), None), ((2, 3, 4), (0, 2))], ids=str
+)
+def test_sum_scaled_only_where_the_constant_does_not_broadcast(shape, axis, rng):
+    """sum(c * x) is c * sum(x) only if c leaves x's shape alone: a constant that
+    broadcasts x repeats its terms (a 4-fold sum here)."""
+    x = jg.var("x", tuple(1 if d == 4 else d for d in shape))
+    node = jg.sum(np.full(shape, 2.0) * x, axis=axis)
+    out = jg.simplify(node)
+    env = {x: rng.uniform(0.5, 1.5, x.shape)}
+    np.testing.assert_allclose(jg.evaluate(out, env), jg.evaluate(node, env), rtol=1e-14)
+    # Where the shapes agree, the rule does apply.
+    y = jg.var("y", shape)
+    assert jg.simplify(jg.sum(2.0 * y, axis=axis)).op.name == "multiply"
+
+
 def test_guards_keep_the_domain():
     u = U
     # x / x is not 1 at x = 0: only rewritten where x is known nonzero.

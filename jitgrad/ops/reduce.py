@@ -23,6 +23,8 @@ def _red_shape(name):
     def rule(inputs, axes):
         (x,) = inputs
         promote(name, (x.dtype,))
+        if len(set(axes)) != len(axes) or not all(0 <= a < x.ndim for a in axes):
+            raise ValueError(f"{name}: axes {tuple(axes)} do not fit an input of shape {x.shape}")
         return reduced_shape(x.shape, axes), x.dtype
 
     return rule

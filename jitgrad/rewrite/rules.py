@@ -243,7 +243,8 @@ ALGEBRA = RuleSet(
             "sum_scaled",
             Op("sum", Op("multiply", C("a"), X), bind="s"),
             lambda a, x, s: ew.multiply(a, _same_op(s, x)),
-        ),  # sum(c*x) -> c*sum(x): one product per result, and sums of x are shared
+            guard=lambda a, x, s: x.shape == s.inputs[0].shape,
+        ),  # sum(c*x) -> c*sum(x) where c does not broadcast x: sums of x are shared
     ],
 )
 
