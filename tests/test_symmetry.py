@@ -50,6 +50,10 @@ CASES = [
     ("exp_of_antisymmetric", jg.exp(D), 0),
     ("exp_of_symmetric", jg.exp(-R2), 1),
     ("odd_power", D**3, -1),
+    ("negative_odd_power", D**-1, 0),
+    ("negative_even_power", D**-2.0, 1),
+    ("bool_constant", jg.where(jg.const(PLAIN_C > 0), R2, 0.0), 0),
+    ("symmetric_bool_constant", jg.where(jg.const(SYM_C > 0), R2, 0.0), 1),
     ("even_power", D**2.0, 1),
     ("negative_power_of_symmetric", (R2 + EYE) ** -6, 1),
     ("fractional_power", jg.abs(D) ** 0.5, 1),
@@ -86,7 +90,7 @@ CASES = [
 
 
 # Library functions (NumPy's sin, tanh, pow) may round f(-x) and -f(x) an ulp apart.
-_ROUNDED = ("sin", "tanh", "odd_power")
+_ROUNDED = ("sin", "tanh", "odd_power", "negative_even_power")
 
 
 def _env(rng):

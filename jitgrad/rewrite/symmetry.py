@@ -106,7 +106,7 @@ def _const_parity(node: Node) -> int:
         a = node.p["value"].array
         t = np.swapaxes(a, 0, 1)
         p = SYMMETRIC if np.array_equal(t, a) else UNKNOWN
-        if p == UNKNOWN and np.array_equal(t, -a):
+        if p == UNKNOWN and a.dtype != BOOL and np.array_equal(t, -a):
             p = ANTISYMMETRIC
         _CONSTS[node] = p
     return p
@@ -168,7 +168,10 @@ def _elementwise(node: Node, memo: dict, depth: int) -> int:
 
         e = uniform_value(node.inputs[1])
         if e is not None and float(e).is_integer():
-            return SYMMETRIC if int(e) % 2 == 0 else ps[0]
+            if int(e) % 2 == 0:
+                return SYMMETRIC
+            # Not a negative odd power: the diagonal of an antisymmetric base is 0.
+            return ps[0] if e > 0 else UNKNOWN
     return UNKNOWN
 
 
