@@ -88,6 +88,23 @@ static void plan_free(PyObject *capsule)
     PyMem_Free(p);
 }
 
+/* 1 if `o` is a native, aligned, C-contiguous array of exactly this type and
+ * shape, storing its data address */
+static int fast_array(PyObject *o, int typenum, int ndim, const npy_intp *dims, void **ptr)
+{
+    if (Py_TYPE(o) != &PyArray_Type)
+        return 0;
+    PyArrayObject *a = (PyArrayObject *)o;
+    if (PyArray_TYPE(a) != typenum || PyArray_NDIM(a) != ndim || !PyArray_ISCARRAY_RO(a))
+        return 0;
+    npy_intp *d = PyArray_DIMS(a);
+    for (int k = 0; k < ndim; k++)
+        if (d[k] != dims[k])
+            return 0;
+    *ptr = PyArray_DATA(a);
+    return 1;
+}
+
 /* 1 if `o` can be passed as is for `s`, storing its address (or value) */
 static int fast_input(PyObject *o, const spec *s, void **ptr, double *slot)
 {
@@ -102,18 +119,7 @@ static int fast_input(PyObject *o, const spec *s, void **ptr, double *slot)
         *ptr = slot;
         return 1;
     }
-    if (Py_TYPE(o) != &PyArray_Type)
-        return 0;
-    PyArrayObject *a = (PyArrayObject *)o;
-    if (PyArray_TYPE(a) != s->typenum || PyArray_NDIM(a) != s->ndim ||
-        !PyArray_ISCARRAY_RO(a))
-        return 0;
-    npy_intp *d = PyArray_DIMS(a);
-    for (int k = 0; k < s->ndim; k++)
-        if (d[k] != s->dims[k])
-            return 0;
-    *ptr = PyArray_DATA(a);
-    return 1;
+    return fast_array(o, s->typenum, s->ndim, s->dims, ptr);
 }
 
 static PyObject *run(plan *p, PyObject *const *args, int strict)
@@ -220,23 +226,15 @@ static PyObject *k_into(PyObject *self, PyObject *const *args, Py_ssize_t n)
             PyErr_Format(PyExc_TypeError, "jitgrad AOT into: input %zd does not match its plan", i);
             return NULL;
         }
+    static const npy_intp one[1] = {1};
     for (j = 0; j < p->n_out; j++) {
-        spec s = p->out[j];
+        const spec *s = &p->out[j];
         PyObject *o = args[p->n_in + j];
-        int ok;
-        if (s.ndim == 0 && Py_TYPE(o) == &PyArray_Type &&
-            PyArray_NDIM((PyArrayObject *)o) == 0) { /* a 0-d array */
-            PyArrayObject *a = (PyArrayObject *)o;
-            ok = PyArray_TYPE(a) == s.typenum && PyArray_ISCARRAY_RO(a);
-            if (ok)
-                ptrs[p->n_in + j] = PyArray_DATA(a);
-        } else {
-            if (s.ndim == 0) { /* or a 1-element array */
-                s.ndim = 1;
-                s.dims[0] = 1;
-            }
-            ok = fast_input(o, &s, &ptrs[p->n_in + j], NULL);
-        }
+        void **ptr = &ptrs[p->n_in + j];
+        /* a 0-d output: a 0-d or a 1-element array */
+        int ok = s->ndim == 0 ? fast_array(o, s->typenum, 0, NULL, ptr) ||
+                                    fast_array(o, s->typenum, 1, one, ptr)
+                              : fast_array(o, s->typenum, s->ndim, s->dims, ptr);
         if (!ok || !PyArray_ISWRITEABLE((PyArrayObject *)o)) {
             PyErr_Format(PyExc_ValueError, "jitgrad AOT into: output %zd does not match its plan",
                          j);

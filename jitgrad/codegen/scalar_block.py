@@ -143,7 +143,6 @@ def scalar_block(inputs: tuple, outputs: tuple, program: tuple):
         return ret(args), codegen
 
     def _lower(context, builder, argty, tup):
-
         vals = []
         for k, (v, t) in enumerate(zip(cgutils.unpack_tuple(builder, tup, nargs), argty)):
             vals.append(context.cast(builder, v, t, nb_type(dtypes[k])))

@@ -28,6 +28,7 @@ import weakref
 import numpy as np
 
 from ..graph import BOOL, Node
+from ..ops.core import uniform_value
 
 __all__ = ["swap_parity", "SYMMETRIC", "ANTISYMMETRIC", "UNKNOWN"]
 
@@ -97,7 +98,10 @@ def _getitem_view(node: Node, side: str):
     return (side, (src, kept))
 
 
+# Parities are a property of the (interned, immutable) node: each constant's and
+# each node's asked for by swap_parity is worked out once per process.
 _CONSTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_RESULTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _const_parity(node: Node) -> int:
@@ -164,8 +168,6 @@ def _elementwise(node: Node, memo: dict, depth: int) -> int:
     if name in ("add", "subtract"):
         return ps[0] if ps[0] == ps[1] else UNKNOWN
     if name == "power" and views[1] == "free":
-        from ..ops.core import uniform_value
-
         e = uniform_value(node.inputs[1])
         if e is not None and float(e).is_integer():
             if int(e) % 2 == 0:
@@ -241,4 +243,7 @@ def swap_parity(node: Node) -> int:
     >>> swap_parity((1.0 - np.eye(4)) * jg.exp(-jg.sum(D**2, axis=-1)))
     1
     """
-    return _parity(node, {}, MAX_DEPTH)
+    p = _RESULTS.get(node)
+    if p is None:
+        p = _RESULTS[node] = _parity(node, {}, MAX_DEPTH)
+    return p
