@@ -449,3 +449,77 @@ def test_float32_kernel_through_the_trampoline(here):
         assert got[1].dtype == np.float32
         _same(got, want)
     _same(k(a.astype(np.float64), 1.5), jit(a, 1.5))
+
+
+# ----------------------------------------------------------------------------- regressions
+# Wrong numbers on the default path (issue 15): ``inner`` (the library) and
+# ``entry`` (Numba's dispatcher) were emitted with their own counters, and the
+# constants took their names from them: a name given to one array by one
+# emission could be given to another array by the other, and the later one
+# overwrote the earlier one in the module's constant table. Every case below
+# needs several array constants (from jacobian/hessian of slices and stacks).
+
+
+def _least_squares(n=10):
+    x = jg.vector("x_ls", n)
+    v = jg.vector("v_ls", n)
+    u = jg.vector("u_ls", n)
+    odd, even = x[0::2], x[1::2]
+    r = jg.reshape(jg.stack([10.0 * (even - odd**2), 1.0 - odd], axis=1), (n,))
+    f = jg.sum(r**2)
+    outs = [f, jg.grad(f, x), jg.hvp(f, x, v), jg.hessian(f, x)]
+    outs += [jg.jacobian(r, x), jg.jvp(r, x, v), jg.vjp(r, x, u)]
+    rng = np.random.default_rng(0)
+    args = (np.tile([-1.2, 1.0], n // 2), rng.standard_normal(n), rng.standard_normal(n))
+    return [x, v, u], outs, args
+
+
+def _stack_sigmoid():
+    y = jg.var("y_ss", (2,))
+    u = jg.var("u_ss", (4,))
+    r = jg.reshape(jg.stack([y, jg.sigmoid(y)], axis=-1), (4,))
+    outs = [jg.hessian(jg.sum(r), y), jg.vjp(r, y, u)]
+    return [u, y], outs, (np.array([-0.065, -1.48, 0.347, -0.482]), np.array([-1.88, -0.356]))
+
+
+def _polyfit():
+    x = jg.vector("x_pf", 3)
+    t = np.linspace(0.0, 1.0, 5)
+    V = np.vander(t, 3)
+    r = jg.concatenate([V @ x - np.sin(t), jg.stack([x[0] - 1.0, x[1] * x[2]])])
+    f = jg.sum(r**2)
+    outs = [f, jg.grad(f, x), jg.hessian(f, x), jg.jacobian(r, x)]
+    return [x], outs, (np.array([0.5, -1.0, 2.0]),)
+
+
+def _third_order():
+    x = jg.vector("x_3o", 4)
+    f = jg.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+    g = jg.grad(f, x)
+    outs = [f, g, jg.hessian(f, x), jg.hessian(g[1], x), jg.hessian(g[2], x)]
+    return [x], outs, (np.array([-1.2, 1.0, 0.7, 1.3]),)
+
+
+@pytest.mark.parametrize("build", [_least_squares, _stack_sigmoid, _polyfit, _third_order])
+@pytest.mark.parametrize("simplify", ["fast", None])
+def test_multi_output_kernels_with_constants_are_right_on_the_default_path(here, build, simplify):
+    ins, outs, args = build()
+    want = jg.evaluate(outs, dict(zip(ins, args)))
+    k = jg.compile(ins, outs, simplify=simplify)  # the defaults: cache, AOT where it applies
+    assert k.aot and k.stats["aot"] == "built", k.stats["aot"]
+    assert len(k._const_names) == len(set(k._const_names))
+    k2 = jg.compile(ins, outs, simplify=simplify)
+    assert k2.stats["aot"] == "loaded"
+    jit = jg.compile(ins, outs, simplify=simplify, aot=False)
+    for kk in (k, k2, jit):
+        for _ in range(2):  # scratch memory is reused by the second call
+            for j, (g, w) in enumerate(zip(kk(*args), want)):
+                np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, err_msg=f"output {j}")
+    # the same over a batch of 3 points
+    rng = np.random.default_rng(1)
+    pts = [[a + 0.1 * rng.standard_normal(np.shape(a)) for a in args] for _ in range(3)]
+    kb = jg.compile(ins, outs, simplify=simplify, batch=True)
+    got = kb(*[np.stack([p[q] for p in pts]) for q in range(len(ins))])
+    for b, p in enumerate(pts):
+        for j, w in enumerate(jg.evaluate(outs, dict(zip(ins, p)))):
+            np.testing.assert_allclose(got[j][b], w, rtol=1e-12, atol=1e-12, err_msg=f"{b}, {j}")

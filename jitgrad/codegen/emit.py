@@ -124,7 +124,9 @@ class Emitter:
         self.fastmath = fastmath
         self.lines: list[str] = []
         self.names: dict[int, str] = {}  # id -> name of the array or scalar holding the value
-        self.consts: dict[str, np.ndarray] = {}
+        self.consts: dict[str, np.ndarray] = {}  # name -> array, for every emission
+        self.const_keys: dict[tuple, str] = {}  # (dtype, shape, bytes) -> name
+        self.const_ids: dict[int, str] = {}  # id of a const node -> name
         self.blocks: dict[str, str] = {}  # definition -> name of a scalar block
         self.counter = 0
         self._name_inputs()
@@ -167,15 +169,28 @@ class Emitter:
         return f"{prefix}{self.counter}"
 
     def const_name(self, node: Node) -> str:
-        if id(node) not in self.names:
-            name = self.fresh("c")
-            self.consts[name] = np.ascontiguousarray(node.params[0][1].array)
-            self.names[id(node)] = name
-        return self.names[id(node)]
+        name = self.const_ids.get(id(node))  # the graph keeps its nodes alive
+        if name is None:
+            name = self.const_ids[id(node)] = self.index_const(node.params[0][1].array)
+        return name
 
     def index_const(self, array) -> str:
-        name = self.fresh("c")
-        self.consts[name] = np.ascontiguousarray(array)
+        """The name of the module-level constant holding ``array``.
+
+        One table for the whole module, kept across :meth:`emit` calls: ``inner``
+        and ``entry`` are emitted from the same schedule but number their
+        temporaries apart, so a constant named by the per-emission counter could
+        take a name the other emission gave to another array, and one of the two
+        functions would read the wrong constant (the ahead-of-time library calls
+        ``inner``, Numba's dispatcher ``entry``). Equal arrays share one name.
+        """
+        a = np.ascontiguousarray(array)
+        key = (a.dtype.str, a.shape, a.tobytes())
+        name = self.const_keys.get(key)
+        if name is None:
+            name = f"c{len(self.consts)}"
+            self.consts[name] = a
+            self.const_keys[key] = name
         return name
 
     # ------------------------------------------------------------------ reads
