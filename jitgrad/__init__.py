@@ -13,7 +13,7 @@ sum(sin(x)*x)
 from . import api as _api  # noqa: F401  (installs the Node operators)
 from .ad import derivative, grad, hessian, hvp, jacobian, jvp, vjp
 from .api import const, matrix, scalar, scalars, var, vector
-from .codegen import Kernel, compile
+from .codegen import Kernel, KernelCheckError, compile
 from .evaluate import evaluate
 from .graph import Node
 from .ops.elementwise import (
@@ -64,6 +64,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Kernel",
+    "KernelCheckError",
     "Node",
     "abs",
     "add",

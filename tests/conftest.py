@@ -5,13 +5,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-# Kernels compile JIT only in the tests, unless the test is about the AOT path:
-# tests/test_aot.py and test_direct.py (their fixtures clear this variable, or
-# pass aot=True), the AOT half of test_codegen's `small` kernel and a third of
-# its op-case kernels, and every fresh-process test (tests/children.py clears
-# it). An AOT build costs 0.1 to 0.3 s more than a JIT compile, and the suite
-# compiles hundreds of kernels. Set JITGRAD_AOT=1 to run everything AOT.
-os.environ.setdefault("JITGRAD_AOT", "0")
+# The suite runs what users get: the default configuration (cache on, kernels
+# built ahead of time wherever that applies, JITGRAD_AOT unset). The second
+# configuration, JIT only, is the tox environment `jit` (JITGRAD_AOT=0 over the
+# tests where the two paths differ: codegen, derivatives, the differential
+# tester); a JITGRAD_AOT set by the caller is kept.
 
 
 @pytest.fixture

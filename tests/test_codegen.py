@@ -194,7 +194,7 @@ def prebuild(jobs, marks):
                 jg.compile(ins, outs, **opts)
             continue
         ins, outs, _, _ = build_group(kind, GROUPS[kind][g])
-        jg.compile(ins, outs, aot=_aot(kind, g))
+        jg.compile(ins, outs)  # the defaults (tox env `jit`: JIT only)
 
 
 def claim(cache_dir, kind, g):
@@ -265,14 +265,6 @@ def all_jobs(items=None):
     return jobs
 
 
-# Every third value kernel runs ahead of time (the default: its ops through the
-# AOT library, scratch temporaries and the trampoline); the other kernels JIT
-# only, which keeps the suite's compile time down (each AOT build also checks
-# itself against the JIT inner, bit for bit).
-def _aot(kind, g):
-    return kind == "value" and g % 3 == 0
-
-
 class Groups:
     """Shared kernels, compiled (or loaded from the cache) on first use."""
 
@@ -285,7 +277,7 @@ class Groups:
             claim(self.cache_dir, kind, g)
             ins, outs, vals, spans = build_group(kind, GROUPS[kind][g])
             try:
-                got = jg.compile(ins, outs, aot=_aot(kind, g))(*vals)
+                got = jg.compile(ins, outs)(*vals)  # the defaults (tox env `jit`: JIT only)
             except Exception as e:  # reported by each case of the group
                 self.results[kind, g] = e
             else:

@@ -72,6 +72,11 @@ class Unsupported(Exception):
     """This kernel cannot be built ahead of time (it stays JIT-only)."""
 
 
+class SelfCheckFailed(Unsupported):
+    """The library just built disagrees with :func:`jitgrad.evaluate` (it is not
+    written to the cache; the JIT kernel is checked in its place)."""
+
+
 # ----------------------------------------------------------------------------- host and tools
 
 _HOST = []

@@ -29,6 +29,7 @@ import weakref
 import numpy as np
 
 from .. import progress
+from ..evaluate import evaluate
 from ..graph import Node, toposort
 from ..printing import count_ops
 from ..shapes import fmt
@@ -698,6 +699,7 @@ def compile(
     fastmath=False,
     max_ops: int = MAX_OPS,
     aot: bool | None = None,
+    check: bool | int | None = None,
 ) -> Kernel:
     """Compile ``outputs`` as functions of ``inputs`` into one Numba kernel.
 
@@ -755,7 +757,21 @@ def compile(
         kernels, nor kernels that call BLAS (large matrix products: they need
         Numba's runtime): those stay JIT, as ``k.stats["aot"]`` says. Results are bit-identical to the JIT kernel's; ``k.njit`` and
         ``k.inner`` import Numba and compile (or load) the JIT kernel on first
-        use.
+        use. Every library is checked before it is written to the cache: bit
+        for bit against the JIT ``inner`` and, loosely, against
+        :func:`jitgrad.evaluate` at one point; one that disagrees is not used
+        (one ``RuntimeWarning`` naming the kernel) and the JIT kernel is checked
+        in its place.
+    check : bool, int or list of tuples, optional
+        Compare the finished kernel with :func:`jitgrad.evaluate` of
+        ``outputs`` at 3 random points (an int: that many) where the reference
+        is finite, or at the points given (argument tuples, as the kernel
+        takes them without a batch axis), and raise :class:`jitgrad.KernelCheckError` naming every
+        output that differs and by how much (tolerances in
+        :mod:`jitgrad.codegen.check`). Costs a few reference evaluations per
+        compile, also on a cache hit. The default (``None``) is
+        ``JITGRAD_CHECK`` from the environment (``1`` on, a larger number for
+        that many points, unset or ``0`` off).
 
     Returns
     -------
@@ -767,6 +783,10 @@ def compile(
         If an input is not a var node or an output is not a node.
     ValueError
         If an output depends on a var not listed in ``inputs``.
+    KernelCheckError
+        With ``check``, if the kernel disagrees with ``evaluate``; also, without
+        it, if an ahead-of-time library and the JIT kernel both disagree with
+        ``evaluate`` at the build's self-check point (a jitgrad bug).
 
     Notes
     -----
@@ -940,6 +960,17 @@ def compile(
                 _precompile(kernel, inputs, final_outs, batch)
                 stats["numba"] = time.perf_counter() - t
         kernel._specialize()
+        failed = kernel.__dict__.pop("_selfcheck_failed", None)
+        if failed is not None:
+            _verify_jit_after_failed_library(kernel, name, directory, host, failed)
+        npoints = _check_points(check)
+        if npoints:
+            from .check import check_kernel
+
+            rep.phase("check")
+            t = time.perf_counter()
+            check_kernel(kernel, inputs, outs, npoints, name=f"kernel {name}")
+            stats["check"] = time.perf_counter() - t
     stats["total"] = time.perf_counter() - t0
     log.info(
         "jitgrad: compiled %d output(s) in %.3f s (%s)",
@@ -948,6 +979,34 @@ def compile(
         ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in stats.items()),
     )
     return kernel
+
+
+def _check_points(check):
+    """``compile``'s ``check`` argument as a number of points (0: no check), or
+    the list of points the caller gave."""
+    if check is None:
+        env = os.environ.get("JITGRAD_CHECK", "").strip().lower()
+        if env in ("", "0", "false", "no", "off"):
+            return 0
+        if env in ("1", "true", "yes", "on"):
+            return 3
+        try:
+            return max(0, int(env))
+        except ValueError:
+            raise ValueError(
+                f"JITGRAD_CHECK must be 0, 1 or a number of points, got {env!r}"
+            ) from None
+    if check is True:
+        return 3
+    if check is False:
+        return 0
+    if isinstance(check, int) and check >= 0:
+        return check
+    if isinstance(check, (list, tuple)) and all(isinstance(p, (list, tuple)) for p in check):
+        return list(check)
+    raise TypeError(
+        f"compile: check must be a bool, a number of points or a list of points, got {check!r}"
+    )
 
 
 # ----------------------------------------------------------------------------- AOT
@@ -1096,6 +1155,10 @@ def _aot_build(kernel, stats, rep, directory, name, host, asked):
             raise RuntimeError("the library just built does not load")
         kernel._set_aot(fn, tramp)
         stats["aot"] = "built"
+    except A.SelfCheckFailed as e:
+        # Recorded only once the JIT kernel passes the same check (compile).
+        stats["aot"] = f"failed: {e}"
+        kernel._selfcheck_failed = str(e)
     except A.Unsupported as e:
         stats["aot"] = f"unsupported: {e}"
         log.info("jitgrad: kernel %s stays JIT-only: %s", name, e)
@@ -1162,10 +1225,7 @@ def _aot_selfcheck(kernel, address, tramp) -> str | None:
     """Run the library (through the trampoline) and the JIT ``inner`` on the
     same inputs; the outputs must agree bit for bit (they are the same LLVM
     code). Returns why not, or None."""
-    ins = []
-    for v in kernel.inputs:
-        a = np.linspace(0.3, 0.7, max(v.size, 1)).astype(v.dtype)
-        ins.append(v.dtype.type(a[0]) if v.ndim == 0 else a.reshape(v.shape))
+    ins = _selfcheck_point(kernel)
     jit = [np.zeros(o.shape if o.ndim else (1,), o.dtype) for o in kernel.outputs]
     # inner_w as the build compiled it (calling inner would compile its wrapper too)
     scratch = [np.empty(shape, dt) for shape, dt in kernel._temps]
@@ -1184,7 +1244,59 @@ def _aot_selfcheck(kernel, address, tramp) -> str | None:
         b = np.asarray(b, dtype=a.dtype).reshape(a.shape)
         if a.tobytes() != b.tobytes():
             return f"self-check: output {j} differs from the JIT kernel's"
+    # The JIT inner and the library are the same code: both against the
+    # reference, which shares nothing with the code generator.
+    from . import aot as A
+    from .check import describe, mismatches
+
+    lib = [np.asarray(b).reshape(o.shape) for b, o in zip(lib, kernel.outputs)]
+    with np.errstate(all="ignore"):
+        want = evaluate(kernel.outputs, dict(zip(kernel.inputs, ins)))
+    bad = mismatches(lib, want, kernel.outputs, bool(kernel.options.get("fastmath")))
+    if bad:
+        kernel._selfcheck_point = ins
+        raise A.SelfCheckFailed("self-check against jg.evaluate: " + describe(bad, kernel.outputs))
     return None
+
+
+def _selfcheck_point(kernel):
+    """The inputs of the AOT self-check: values spread over [0.3, 0.7]."""
+    ins = []
+    for v in kernel.inputs:
+        a = np.linspace(0.3, 0.7, max(v.size, 1)).astype(v.dtype)
+        ins.append(v.dtype.type(a[0]) if v.ndim == 0 else a.reshape(v.shape))
+    return ins
+
+
+def _verify_jit_after_failed_library(kernel, name, directory, host, reason):
+    """The library of ``kernel`` disagreed with ``evaluate``: the JIT kernel
+    (a separate emission, ``entry``) is checked at the same point. If it agrees,
+    it is used, with one warning, and the manifest records that this kernel has
+    no library; if not, :class:`KernelCheckError` (no wrong number is returned,
+    and nothing is recorded, so the next process checks again)."""
+    from . import aot as A
+    from .check import KernelCheckError, describe, mismatches
+
+    ins = kernel._selfcheck_point
+    with np.errstate(all="ignore"):
+        got = kernel(*ins)
+        want = evaluate(kernel.outputs, dict(zip(kernel.inputs, ins)))
+    got = [got] if kernel._single else list(got)
+    bad = mismatches(got, want, kernel.outputs, bool(kernel.options.get("fastmath")))
+    if bad:
+        raise KernelCheckError(
+            f"compile: kernel {name} disagrees with jg.evaluate, both as an ahead-of-time "
+            f"library and JIT-compiled (a jitgrad bug: please report it with the graph):\n  "
+            + describe(bad, kernel.outputs),
+            bad,
+        )
+    msg = f"jitgrad: the ahead-of-time library of kernel {name} was wrong ({reason}); using the JIT kernel, which agrees with jg.evaluate"
+    log.warning("%s", msg)
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    try:
+        A.mark_unsupported(directory, name, host, reason)
+    except OSError:
+        pass
 
 
 def _describe(inputs, outs) -> str:
