@@ -534,12 +534,13 @@ def configs_for(code):
     """The configurations a case runs under: all of them, with ``direct`` in place
     of ``default`` (the same options) for scalar programs (every input and output
     0-d), whose kernels are the ones the direct path can take."""
-    if not isinstance(code, str):
-        return configs_for(code[0])
+    rest = [c for c in CONFIGS if c not in ("direct", "default")]
+    if not isinstance(code, str):  # packed: direct only if every program is scalar
+        scalar = all(configs_for(c)[0] == "direct" for c in code)
+        return ["direct" if scalar else "default"] + rest
     ins, outs = build(code)
     scalar = all(v.ndim == 0 for v in ins) and all(o.ndim == 0 for o in outs)
-    first = "direct" if scalar else "default"  # the same options: one of the two
-    return [first] + [c for c in CONFIGS if c not in ("direct", "default")]
+    return ["direct" if scalar else "default"] + rest  # the same options: one of the two
 
 
 def run_fresh(codes, cache_dir, timeout=900):

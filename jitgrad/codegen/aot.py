@@ -48,6 +48,7 @@ log = logging.getLogger("jitgrad")
 
 FORMAT = 2  # 2: one void **args argument (1: one C argument per array)
 SYMBOL = "jitgrad_kernel"
+MAX_ARGS = 256  # pointers one call passes: MAX_ARGS in _trampoline.c
 _HEADER = "# jitgrad aot sha256="
 
 # Undefined symbols a library may keep: libc/libm, and the weak references of
@@ -455,6 +456,11 @@ def build(kernel, directory: str, name: str, host: str, cc: list, check=None) ->
     things += [(c.shape, c.dtype) for c in consts]
     things += list(kernel._temps)
     kinds += ["p"] * len(kernel._temps)
+    if len(things) > MAX_ARGS:
+        raise Unsupported(
+            f"{len(things)} arguments (inputs, outputs, constants and temporaries); "
+            f"the call path takes at most {MAX_ARGS}"
+        )
     for q, (shape, dtype) in enumerate(things):
         env[f"d{q}"] = np.dtype(dtype)
         if q < len(kernel.inputs) and shape == ():
