@@ -530,6 +530,36 @@ def _text(code):
     return code if isinstance(code, str) else "\n# ----\n".join(code)
 
 
+def shrink(code, config, seed=0):
+    """A smaller case that still fails under ``config`` (the long profile's
+    shrinker; in the suite Hypothesis shrinks): the failing program of a
+    pack, then as few of its quantities as still fail. Returns the program text."""
+    import ast
+
+    def fails(c):
+        try:
+            return bool(run_case(c, config, seed)[0])
+        except Exception:
+            return True
+
+    if not isinstance(code, str):
+        code = next((c for c in code if fails(c)), None)
+        if code is None:
+            return None
+    lines = code.splitlines()
+    k = next(i for i, line in enumerate(lines) if line.startswith("outs = ["))
+    items = [ast.unparse(e) for e in ast.parse(lines[k]).body[0].value.elts]
+    i = 0
+    while i < len(items) and len(items) > 1:
+        trial = items[:i] + items[i + 1 :]
+        text = "\n".join(lines[:k] + [f"outs = [{', '.join(trial)}]"] + lines[k + 1 :]) + "\n"
+        if fails(text):
+            items, code = trial, text
+        else:
+            i += 1
+    return code
+
+
 def configs_for(code):
     """The configurations a case runs under: all of them, with ``direct`` in place
     of ``default`` (the same options) for scalar programs (every input and output
@@ -690,7 +720,12 @@ def _worker(spec):
                 rep["runs"] += 1
                 rep["by_config"][config] = rep["by_config"].get(config, 0) + 1
                 rep["direct"] += config == "direct" and "direct" in stats
-                rep["problems"] += [f"{p}\n{_text(code)}" for p in problems]
+                if problems:
+                    small = shrink(code, config)
+                    problems = [f"{p}\n{_text(code)}" for p in problems]
+                    if small is not None:
+                        problems.append(f"{config}: shrunk to\n{small}")
+                rep["problems"] += problems
         fresh = run_fresh(chunk, job["cache"])
         rep["fresh_runs"] += fresh["runs"]
         rep["fresh_hits"] += fresh["hits"]

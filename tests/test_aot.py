@@ -523,3 +523,14 @@ def test_multi_output_kernels_with_constants_are_right_on_the_default_path(here,
     for b, p in enumerate(pts):
         for j, w in enumerate(jg.evaluate(outs, dict(zip(ins, p)))):
             np.testing.assert_allclose(got[j][b], w, rtol=1e-12, atol=1e-12, err_msg=f"{b}, {j}")
+
+
+def test_zero_size_inputs_build_without_a_logged_failure(here, caplog):
+    x = jg.vector("x_empty", 0)
+    y = jg.vector("y_empty", 3)
+    outs = [jg.sum(jg.sin(x)) + jg.sum(y * y), jg.grad(jg.sum(y**3), y), x * 2.0]
+    with caplog.at_level("WARNING", logger="jitgrad"):
+        k = jg.compile([x, y], outs)
+    assert "failed" not in caplog.text and k.stats["aot"] == "built"
+    got = k(np.empty(0), np.array([1.0, 2.0, 3.0]))
+    assert got[0] == 14.0 and got[1].tolist() == [3.0, 12.0, 27.0] and got[2].shape == (0,)

@@ -270,6 +270,7 @@ class Groups:
 
     def __init__(self, cache_dir):
         self.results = {}
+        self.aot = {}  # (kind, g) -> k.stats["aot"]
         self.cache_dir = cache_dir
 
     def get(self, kind, g):
@@ -277,7 +278,9 @@ class Groups:
             claim(self.cache_dir, kind, g)
             ins, outs, vals, spans = build_group(kind, GROUPS[kind][g])
             try:
-                got = jg.compile(ins, outs)(*vals)  # the defaults (tox env `jit`: JIT only)
+                k = jg.compile(ins, outs)  # the defaults (tox env `jit`: JIT only)
+                self.aot[kind, g] = k.stats["aot"]
+                got = k(*vals)
             except Exception as e:  # reported by each case of the group
                 self.results[kind, g] = e
             else:
@@ -302,6 +305,27 @@ def results_of(groups, kind, case):
         got = jg.compile(ins, outs, cache=False)(*vals)
         return list(got), jg.evaluate(outs, dict(zip(ins, vals)))
     return res[case.name]
+
+
+def test_shared_kernels_run_the_default_path(groups):
+    """The op-case kernels compile as users get them: every one that can be
+    built ahead of time is (under tox env ``jit``, JITGRAD_AOT=0: none)."""
+    from jitgrad.codegen import aot as A
+
+    for kind, g in GROUP_JOBS:
+        groups.get(kind, g)
+    got = [groups.aot[j] for j in GROUP_JOBS if j in groups.aot]
+    assert len(got) == len(GROUP_JOBS)
+    if os.environ.get("JITGRAD_AOT") == "0":
+        assert set(got) == {"off"}
+        return
+    if A.find_cc() is None or A.host_key() is None:
+        pytest.skip("no C compiler or no /proc/cpuinfo: no AOT path on this machine")
+    aot = [a for a in got if a in ("built", "loaded")]
+    others = [a for a in got if a not in ("built", "loaded")]
+    # only kernels that need Numba's runtime (temporaries it allocates, BLAS) stay JIT
+    assert all(a.startswith("unsupported: the code allocates") for a in others), others
+    assert len(aot) >= 0.75 * len(got), (len(aot), len(got))
 
 
 @pytest.mark.parametrize("case", OP_CASES, ids=str)
