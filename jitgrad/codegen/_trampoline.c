@@ -241,6 +241,25 @@ static PyObject *k_into(PyObject *self, PyObject *const *args, Py_ssize_t n)
             return NULL;
         }
     }
+    /* The arrays are C-contiguous: each is the byte range [data, data + nbytes).
+     * An output that overlaps an input or another output is left to the Python
+     * side (which computes through temporaries, or refuses two outputs in one
+     * buffer): the kernel would read what it has already overwritten. */
+    for (j = 0; j < p->n_out; j++) {
+        PyArrayObject *o = (PyArrayObject *)args[p->n_in + j];
+        char *lo = PyArray_BYTES(o), *hi = lo + PyArray_NBYTES(o);
+        for (i = 0; i < p->n_in + p->n_out; i++) {
+            if (i == p->n_in + j || (i < p->n_in && p->in[i].ndim == 0))
+                continue;
+            PyArrayObject *a = (PyArrayObject *)args[i];
+            char *alo = PyArray_BYTES(a), *ahi = alo + PyArray_NBYTES(a);
+            if (alo < hi && lo < ahi && PyArray_NBYTES(a) && PyArray_NBYTES(o)) {
+                PyErr_Format(PyExc_ValueError, "jitgrad AOT into: output %zd overlaps argument %zd",
+                             j, i);
+                return NULL;
+            }
+        }
+    }
     for (i = 0; i < p->n_const; i++)
         ptrs[p->n_in + p->n_out + i] = p->cptr[i];
     char stack[STACK_SCRATCH + 64], *heap;

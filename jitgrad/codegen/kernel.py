@@ -514,6 +514,11 @@ class Kernel:
         fast path: arrays of the exact shape and dtype, C-contiguous, as ``k(...)``
         takes them.
 
+        An output buffer may overlap an input: the results are then the same as
+        with separate buffers (NumPy's ``out=`` semantics: computed into
+        temporaries, then copied), at the cost of that copy. Two outputs in one
+        buffer raise ``ValueError``.
+
         Examples
         --------
         >>> import numpy as np, jitgrad as jg
@@ -556,10 +561,23 @@ class Kernel:
                 )
             if not (o.flags.c_contiguous and o.flags.writeable):
                 raise ValueError(f"into: output {j} must be a writeable C-contiguous array")
+        # Aliasing: two outputs in one buffer have no meaning (refused); an output
+        # that overlaps an input the kernel reads gets NumPy's out= semantics (the
+        # results are computed into temporaries, then copied).
+        for j, o in enumerate(out):
+            for q in range(j):
+                if np.shares_memory(o, out[q]):
+                    raise ValueError(f"into: outputs {q} and {j} share memory")
+        final = None
+        if any(isinstance(a, np.ndarray) and np.may_share_memory(o, a) for o in out for a in conv):
+            final, out = out, [np.empty_like(o) for o in out]
         if self.aot:
             self._aot_into(*_floats(conv, self.inputs), *out)
-            return
-        self.inner(*conv, *out, *self._consts)
+        else:
+            self.inner(*conv, *out, *self._consts)
+        if final is not None:
+            for dst, src in zip(final, out):
+                dst[...] = src
 
     @property
     def cfunc(self):
