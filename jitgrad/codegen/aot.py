@@ -177,11 +177,14 @@ def _seal(manifest: dict) -> bytes:
 
 def read_manifest(path: str):
     """The manifest dict if its seal matches, None if missing, raises ValueError if corrupt."""
+    from .trust import UntrustedFile, read_bytes
+
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        raw = read_bytes(path)
     except FileNotFoundError:
         return None
+    except UntrustedFile as e:
+        raise ValueError(str(e)) from None
     try:
         first, _, body = raw.decode().partition("\n")
         if first[len(_HEADER) :] != hashlib.sha256(body.encode()).hexdigest() or not (
@@ -283,9 +286,10 @@ def load(directory: str, name: str, host: str, head: list):
     elif man.get("args") != head + ["p"] * (len(man.get("consts", ())) + len(man.get("temps", ()))):
         why = "argument kinds do not match"
     else:
+        from .trust import read_bytes
+
         try:
-            with open(so_path, "rb") as f:
-                data = f.read()
+            data = read_bytes(so_path)
         except OSError as e:
             data, why = None, f"cannot read the library ({e})"
         if data is not None and hashlib.sha256(data).hexdigest() != man.get("so_sha256"):
@@ -357,10 +361,11 @@ def trampoline(directory: str, build: bool = True):
     except ValueError:
         man = None
     if man is not None:
+        from .trust import read_bytes
+
         try:
-            with open(so_path, "rb") as f:
-                if hashlib.sha256(f.read()).hexdigest() != man.get("so_sha256"):
-                    raise ImportError("its SHA-256 does not match its manifest")
+            if hashlib.sha256(read_bytes(so_path)).hexdigest() != man.get("so_sha256"):
+                raise ImportError("its SHA-256 does not match its manifest")
             mod = _import_extension(so_path)
         except (OSError, ImportError) as e:
             log.warning("jitgrad: AOT call path %s unusable (%s); rebuilding it", so_path, e)

@@ -136,6 +136,32 @@ def _writable_dir(d: str) -> bool:
     return os.access(d, os.W_OK | os.X_OK)
 
 
+_UNTRUSTED_WARNED: set = set()
+
+
+def _usable_dir(d: str, stacklevel=2) -> bool:
+    """Whether the cache directory ``d`` can be used: created if missing,
+    writable, and passing :mod:`.trust`'s checks; otherwise one warning per
+    directory and process (the kernel is compiled in memory)."""
+    from .trust import directory_problem
+
+    if not _writable_dir(d):
+        why = "is not writable"
+    else:
+        why = directory_problem(d)
+        why = None if why is None else f"is not trusted: {why}"
+    if why is None:
+        return True
+    if d not in _UNTRUSTED_WARNED:
+        _UNTRUSTED_WARNED.add(d)
+        warnings.warn(
+            f"jitgrad: cache directory {d!r} {why}; compiling in memory",
+            RuntimeWarning,
+            stacklevel=stacklevel,
+        )
+    return False
+
+
 def _atomic_write(path: str, data: bytes):
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
     try:
@@ -166,14 +192,14 @@ def _verified_source(path: str, npz_path: str):
 
 def _read_verified(path: str, npz_path: str):
     """``(text, npz bytes or None)`` if the recorded digest matches, else None."""
+    from .trust import read_bytes
+
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = read_bytes(path).decode("utf-8")
         npz = None
-        if os.path.exists(npz_path):
-            with open(npz_path, "rb") as f:
-                npz = f.read()
-    except (OSError, UnicodeDecodeError):
+        if os.path.lexists(npz_path):
+            npz = read_bytes(npz_path)
+    except (OSError, UnicodeDecodeError):  # missing, unreadable or untrusted: rebuilt
         return None
     first, _, body = text.partition("\n")
     if not first.startswith(_HEADER):
@@ -864,12 +890,7 @@ def compile(
         name = f"k_{digest[:24]}"
 
         directory = cache_dir() if cache else None
-        if directory is not None and not _writable_dir(directory):
-            warnings.warn(
-                f"jitgrad: cache directory {directory!r} is not writable; compiling in memory",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        if directory is not None and not _usable_dir(directory, stacklevel=4):
             directory = None
 
         module = None
@@ -1205,6 +1226,10 @@ def _direct_kernel(
     if tdir is None:  # cache=False: the trampoline still lives in the cache folder
         tdir = cache_dir()
         if not _writable_dir(tdir):
+            return None
+        from .trust import directory_problem
+
+        if directory_problem(tdir) is not None:
             return None
     tramp = A.trampoline(tdir)
     if tramp is None:
