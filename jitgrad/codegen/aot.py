@@ -147,6 +147,57 @@ def find_cc() -> list | None:
     return None
 
 
+def cc_timeout() -> float:
+    """Seconds a C compiler or linker run may take: ``$JITGRAD_CC_TIMEOUT``, else 120."""
+    try:
+        return float(os.environ.get("JITGRAD_CC_TIMEOUT", "120"))
+    except ValueError:
+        return 120.0
+
+
+def _run_tool(cmd, output):
+    """Run the compiler command ``cmd`` that writes the shared library ``output``;
+    ``(completed process, None)`` or ``(completed process, why it failed)``.
+
+    Bounded by :func:`cc_timeout` (a hanging compiler is killed), a compiler
+    killed by SIGINT re-raises ``KeyboardInterrupt`` here (the user's Ctrl-C
+    reaches the user), and the output must be a shared library of this kind
+    (ELF on Linux) before anything loads it. None of these is recorded as a
+    property of the kernel: the next compile tries again."""
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=cc_timeout())
+    except subprocess.TimeoutExpired:
+        return None, f"{cmd[0]} did not finish within {cc_timeout():g} s (JITGRAD_CC_TIMEOUT)"
+    if p.returncode < 0:
+        import signal
+
+        if -p.returncode == signal.SIGINT:
+            raise KeyboardInterrupt
+        return p, f"{cmd[0]} was killed by signal {-p.returncode}"
+    if p.returncode != 0:
+        return p, None
+    try:
+        with open(output, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        return p, f"{cmd[0]} wrote no library ({e})"
+    if sys.platform.startswith("linux") and head != b"\x7fELF":
+        return p, f"{cmd[0]} exited 0 but its output is not a shared library"
+    return p, None
+
+
+def _transient(e: BaseException) -> BaseException | None:
+    """The interrupt or OS error behind ``e`` (through its causes), if any: such
+    failures are retried by later compiles, never recorded."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, (KeyboardInterrupt, OSError, MemoryError)):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
 # ----------------------------------------------------------------------------- files
 
 
@@ -410,10 +461,11 @@ def _build_trampoline(so_path: str, man_path: str):
         out = os.path.join(tmp, "t.so")
         cmd = cc + ["-shared", "-fPIC", "-O2", "-I", include, "-I", np.get_include()]
         cmd += ["-o", out, _TRAMPOLINE_SRC]
-        p = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if p.returncode != 0:
-            last = (p.stderr.strip().splitlines() or ["?"])[-1][:300]
-            log.warning("jitgrad: no AOT kernels: building the call path failed: %s", last)
+        p, why = _run_tool(cmd, out)
+        if why is None and p.returncode != 0:
+            why = (p.stderr.strip().splitlines() or ["?"])[-1][:300]
+        if why is not None:
+            log.warning("jitgrad: no AOT kernels: building the call path failed: %s", why)
             return None
         with open(out, "rb") as f:
             data = f.read()
@@ -477,6 +529,9 @@ def build(kernel, directory: str, name: str, host: str, cc: list, check=None) ->
     try:
         cf = nb.cfunc(T.void(T.CPointer(T.voidptr)), error_model="numpy")(env["aot_entry"])
     except Exception as e:
+        t = _transient(e)
+        if t is not None:  # not a property of the kernel: passed on, never recorded
+            raise t from e
         raise Unsupported(f"numba cannot compile the C wrapper: {type(e).__name__}: {e}") from None
 
     # Numba's reference counting helpers are noinline; inlined, they fold away on
@@ -519,7 +574,9 @@ def link(ir: str, entry: str, directory: str, name: str, host: str, cc: list, ki
         with open(o_file, "wb") as f:
             f.write(obj)
         cmd = cc + ["-shared", "-s", "-Wl,--no-undefined", "-o", s_file, o_file, "-lm"]
-        p = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        p, why = _run_tool(cmd, s_file)
+        if why is not None:
+            raise RuntimeError(why)
         if p.returncode != 0:
             last = (p.stderr.strip().splitlines() or ["?"])[-1][:300]
             if "undefined reference" in p.stderr:

@@ -125,7 +125,8 @@ def cache_dir() -> str:
     if not d:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         d = os.path.join(base, "jitgrad")
-    return d
+    # absolute: a kernel keeps working after the process changes directory
+    return os.path.abspath(os.path.expanduser(d))
 
 
 def _writable_dir(d: str) -> bool:
@@ -137,6 +138,55 @@ def _writable_dir(d: str) -> bool:
 
 
 _UNTRUSTED_WARNED: set = set()
+_CLEANED: set = set()
+STALE_SECONDS = 3600  # temporary files older than this are leftovers of a killed process
+
+
+def _clean_leftovers(d: str):
+    """Remove what killed processes left in ``d``: ``.aot-*`` build folders and
+    ``.tmp-*`` files of atomic writes, older than :data:`STALE_SECONDS` (younger
+    ones may belong to a compile running now). Once per directory and process."""
+    if d in _CLEANED:
+        return
+    _CLEANED.add(d)
+    import shutil
+
+    now = time.time()
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    for n in names:
+        if not (n.startswith(".aot-") or n.startswith(".tmp-")):
+            continue
+        p = os.path.join(d, n)
+        try:
+            st = os.lstat(p)
+            if now - st.st_mtime < STALE_SECONDS:
+                continue
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                os.unlink(p)
+        except OSError:
+            pass
+
+
+def _file_loader(path: str, modname: str, text: str, npz: bytes | None):
+    """The lazy import of a kernel module (``k.njit``, ``k.inner`` of an AOT
+    kernel): the files are written again first when they are gone or damaged
+    (the cache folder was removed since the compile)."""
+
+    def load():
+        npz_path = path[:-3] + ".npz"
+        if _read_verified(path, npz_path) is None:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            if npz is not None:
+                _atomic_write(npz_path, npz)
+            _atomic_write(path, text.encode())
+        return _import_file(path, modname)
+
+    return load
 
 
 def _usable_dir(d: str, stacklevel=2) -> bool:
@@ -151,6 +201,7 @@ def _usable_dir(d: str, stacklevel=2) -> bool:
         why = directory_problem(d)
         why = None if why is None else f"is not trusted: {why}"
     if why is None:
+        _clean_leftovers(d)
         return True
     if d not in _UNTRUSTED_WARNED:
         _UNTRUSTED_WARNED.add(d)
@@ -327,8 +378,8 @@ class Kernel:
     def __getattr__(self, name):
         # Only reached for attributes not set: the Numba side of an AOT-mode kernel.
         if name in _LAZY and self.__dict__.get("_loader") is not None:
-            loader = self.__dict__.pop("_loader")
-            self._bind(loader())
+            self._bind(self.__dict__["_loader"]())  # kept until it succeeds
+            del self.__dict__["_loader"]
             return self.__dict__[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
@@ -850,6 +901,45 @@ def compile(
     >>> bool(np.isclose(val, np.sin([0.0, 1.0, 2.0]) @ np.sin([0.0, 1.0, 2.0])))
     True
     """
+    options = dict(
+        simplify=simplify,
+        cache=cache,
+        parallel=parallel,
+        batch=batch,
+        fastmath=fastmath,
+        max_ops=max_ops,
+        aot=aot,
+        check=check,
+    )
+    try:
+        return _compile(inputs, outputs, **options)
+    except OSError as e:
+        if not cache:
+            raise
+        # The disk failed mid-compile (full, turned read-only, permissions
+        # changed): nothing was recorded as a property of the kernel, and the
+        # same compile in memory does not touch it.
+        msg = f"jitgrad: writing the kernel cache failed ({type(e).__name__}: {e}); compiling in memory"
+        log.warning("%s", msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        options["cache"] = False
+        return _compile(inputs, outputs, **options)
+
+
+def _compile(
+    inputs,
+    outputs,
+    *,
+    simplify: str | None = "fast",
+    cache: bool = True,
+    parallel: bool = False,
+    batch: bool = False,
+    fastmath=False,
+    max_ops: int = MAX_OPS,
+    aot: bool | None = None,
+    check: bool | int | None = None,
+) -> Kernel:
+    """The body of :func:`compile`."""
     t0 = time.perf_counter()
     stats = {}
     if isinstance(inputs, Node):
@@ -975,7 +1065,7 @@ def compile(
                     _atomic_write(npz_path, npz_bytes)
                 _atomic_write(path, text.encode())
                 source = text
-                loader = lambda: _import_file(path, modname)
+                loader = _file_loader(path, modname, text, npz_bytes)
             else:
                 source = _module_source(body, None)
                 loader = lambda: _exec_source(source, consts)
@@ -1131,7 +1221,7 @@ def _aot_kernel(inputs, outs, single, found, stats, options, name, path, host):
         stats,
         options,
         consts=(cnames, arrays),
-        loader=lambda: _import_file(path, modname),
+        loader=_file_loader(path, modname, text, npz),
         temps=[(tuple(shape), np.dtype(dt)) for shape, dt in man.get("temps", [])],
     )
     try:
@@ -1170,7 +1260,7 @@ def _aot_build(kernel, stats, rep, directory, name, host, asked):
                 "jitgrad: aot=True needs a C compiler ($CC, or cc/gcc/clang on PATH) to link "
                 "kernels; none found, so kernels stay JIT-compiled",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return
     rep.phase("aot load" if fn is not None else "aot build")
@@ -1335,7 +1425,7 @@ def _verify_jit_after_failed_library(kernel, name, directory, host, reason):
         )
     msg = f"jitgrad: the ahead-of-time library of kernel {name} was wrong ({reason}); using the JIT kernel, which agrees with jg.evaluate"
     log.warning("%s", msg)
-    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    warnings.warn(msg, RuntimeWarning, stacklevel=4)
     try:
         A.mark_unsupported(directory, name, host, reason)
     except OSError:
