@@ -390,9 +390,9 @@ class Kernel:
         if type(a) is np.ndarray and a.dtype == dtype and a.shape == want:
             if want == ():
                 return dtype.type(a[()])
-            if a.flags.c_contiguous:
+            if a.flags.c_contiguous and a.flags.aligned:
                 return a
-            return np.array(a, dtype=dtype, order="C")
+            return np.array(a, dtype=dtype, order="C")  # a copy: contiguous and aligned
         if want == () and type(a) is float and dtype == np.float64:
             return a
         try:
@@ -401,6 +401,14 @@ class Kernel:
             raise TypeError(
                 f"input {name!r}: cannot convert {type(a).__name__} to an array ({e})"
             ) from None
+        if arr.dtype == object and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in arr.flat
+        ):
+            # Python ints beyond int64: converted as NumPy converts them (to float)
+            try:
+                arr = np.asarray(a, dtype=dtype)
+            except (OverflowError, ValueError, TypeError):
+                pass
         if arr.dtype.kind not in "biuf":
             raise TypeError(
                 f"input {name!r}: expected a real number array of shape {fmt(want)}, "
@@ -638,6 +646,8 @@ class Kernel:
                 )
             if not (o.flags.c_contiguous and o.flags.writeable):
                 raise ValueError(f"into: output {j} must be a writeable C-contiguous array")
+            if type(o) is not np.ndarray:  # np.memmap and other subclasses: the same memory
+                out[j] = o.view(np.ndarray)
         # Aliasing: two outputs in one buffer have no meaning (refused); an output
         # that overlaps an input the kernel reads gets NumPy's out= semantics (the
         # results are computed into temporaries, then copied).
@@ -646,8 +656,10 @@ class Kernel:
                 if np.shares_memory(o, out[q]):
                     raise ValueError(f"into: outputs {q} and {j} share memory")
         final = None
-        if any(isinstance(a, np.ndarray) and np.may_share_memory(o, a) for o in out for a in conv):
-            final, out = out, [np.empty_like(o) for o in out]
+        if any(not o.flags.aligned for o in out) or any(
+            isinstance(a, np.ndarray) and np.may_share_memory(o, a) for o in out for a in conv
+        ):
+            final, out = out, [np.empty(o.shape, o.dtype) for o in out]
         if self.aot:
             self._aot_into(*_floats(conv, self.inputs), *out)
         else:
