@@ -27,6 +27,14 @@ __all__ = ["to_sympy", "from_sympy", "latex", "element_symbols", "sympy_pass", "
 
 #: The most elements any node may have for :func:`to_sympy` to expand it.
 MAX_ELEMENTS = 256
+# SymPy builds, hashes and prints its expressions recursively, and flattens a
+# sum again at every addition: past these sizes to_sympy would end in a
+# RecursionError or take minutes (a chain of 1 000 sin, a flat sum of 3 000
+# terms), so it refuses with a ValueError instead (jg.latex and jg.pretty
+# write large graphs with temporaries).
+MAX_SYMPY_OPS = 2000
+MAX_SYMPY_DEPTH = 400
+MAX_LATEX_OPS = 10_000
 #: Graphs whose expression tree (shared nodes written out) has at most this many
 #: ops are written by :func:`latex` as one formula; larger ones use temporaries.
 LATEX_INLINE_OPS = 60
@@ -216,7 +224,14 @@ def _result(a: np.ndarray):
     return sp.ImmutableDenseNDimArray(a.tolist(), a.shape)
 
 
-def to_sympy(node: Node, *, max_elements: int = MAX_ELEMENTS, real: bool = False):
+def to_sympy(
+    node: Node,
+    *,
+    max_elements: int = MAX_ELEMENTS,
+    real: bool = False,
+    max_ops: int = MAX_SYMPY_OPS,
+    max_depth: int = MAX_SYMPY_DEPTH,
+):
     """The SymPy expression of ``node``.
 
     Vars become symbols named after them: a scalar var ``x`` is ``Symbol("x")``;
@@ -234,6 +249,12 @@ def to_sympy(node: Node, *, max_elements: int = MAX_ELEMENTS, real: bool = False
         default): SymPy gets one expression per element.
     real : bool
         Declare the symbols real (``Symbol("x", real=True)``).
+    max_ops, max_depth : int
+        Refuse graphs with more operation nodes (2 000 by default) or a longer
+        chain of operations (400) than this: SymPy's own expressions are
+        recursive, and its sums are flattened again at every term, so past
+        these sizes it fails with a ``RecursionError`` or takes minutes.
+        :func:`latex` and :func:`jitgrad.pretty` handle larger graphs.
 
     Returns
     -------
@@ -245,7 +266,8 @@ def to_sympy(node: Node, *, max_elements: int = MAX_ELEMENTS, real: bool = False
     ------
     ValueError
         If a node of the graph has more than ``max_elements`` elements, or two
-        different vars share a name.
+        different vars share a name, or the graph is larger than ``max_ops`` or
+        deeper than ``max_depth``.
 
     Examples
     --------
@@ -258,8 +280,37 @@ def to_sympy(node: Node, *, max_elements: int = MAX_ELEMENTS, real: bool = False
     """
     if not isinstance(node, Node):
         raise TypeError(f"to_sympy: expected a node, got {type(node).__name__}")
+    _check_size("to_sympy", node, max_ops, max_depth)
     vals = _arrays([node], max_elements=max_elements, real=real)
     return _result(vals[id(node)])
+
+
+def _check_size(what, node, max_ops, max_depth):
+    """Refuse (ValueError) a graph too large or too deep for SymPy: counted
+    iteratively, in one pass over the graph."""
+    order = toposort([node])
+    depth: dict[int, int] = {}
+    ops = 0
+    for n in order:
+        d = 0
+        for i in n.inputs:
+            d = max(d, depth[id(i)])
+        if n.op.is_op:
+            ops += 1
+            d += 1
+        depth[id(n)] = d
+    if ops > max_ops:
+        raise ValueError(
+            f"{what}: the graph has {ops} operation nodes, more than max_ops={max_ops} "
+            "(SymPy's expressions grow too slowly past that); pass a larger max_ops to try, "
+            "or print it with jg.pretty or jg.latex"
+        )
+    if depth[id(node)] > max_depth:
+        raise ValueError(
+            f"{what}: the graph is {depth[id(node)]} operations deep, more than "
+            f"max_depth={max_depth} (SymPy recurses on expression depth); print it with "
+            "jg.pretty or jg.latex"
+        )
 
 
 # ----------------------------------------------------------------------------- from_sympy
@@ -640,7 +691,13 @@ def _cheap(n: Node) -> bool:
     return n.op.name == "getitem" and n.inputs[0].op.name == "var"
 
 
-def latex(node: Node, *, max_elements: int = MAX_ELEMENTS, name: str | None = None) -> str:
+def latex(
+    node: Node,
+    *,
+    max_elements: int = MAX_ELEMENTS,
+    name: str | None = None,
+    max_ops: int = MAX_LATEX_OPS,
+) -> str:
     """LaTeX for ``node`` (via :func:`to_sympy` and ``sympy.latex``).
 
     A graph whose expression tree is small is written as one formula; a larger
@@ -655,6 +712,9 @@ def latex(node: Node, *, max_elements: int = MAX_ELEMENTS, name: str | None = No
         As in :func:`to_sympy`.
     name : str, optional
         Written as ``name =`` before the result when temporaries are used.
+    max_ops : int
+        Refuse graphs with more operation nodes than this (10 000 by default,
+        a few seconds of SymPy printing) with a ``ValueError``.
 
     Returns
     -------
@@ -676,6 +736,13 @@ def latex(node: Node, *, max_elements: int = MAX_ELEMENTS, name: str | None = No
     if not isinstance(node, Node):
         raise TypeError(f"latex: expected a node, got {type(node).__name__}")
     order = toposort([node])
+    n_ops = sum(1 for n in order if n.op.is_op)
+    if n_ops > max_ops:
+        raise ValueError(
+            f"latex: the graph has {n_ops} operation nodes, more than max_ops={max_ops}; "
+            "pass a larger max_ops to try (SymPy prints about 2 000 a second), "
+            "or print it with jg.pretty"
+        )
     size = _tree_ops(order, 10 * LATEX_INLINE_OPS)
     if size[id(node)] <= LATEX_INLINE_OPS:
         return sp.latex(_matrix(to_sympy(node, max_elements=max_elements), sp))

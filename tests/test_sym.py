@@ -344,3 +344,35 @@ def test_latex_large_uses_temporaries():
     assert text.startswith("\\begin{aligned}") and text.endswith("\\end{aligned}")
     assert "t_{1} &= " in text and "f &= " in text
     assert len(text) < 200 * 2 * 200
+
+
+def test_to_sympy_and_latex_refuse_graphs_too_large_for_sympy_quickly():
+    """A chain of 10^5 nodes and a flat sum of 10^5 terms: a clear ValueError
+    within seconds, never a RecursionError (issue 16)."""
+    x = jg.scalar("x_big")
+    chain = x
+    for _ in range(100_000):
+        chain = jg.sin(chain)
+    v = jg.vector("v_big", 100_000)
+    wide = v[0]
+    for i in range(1, 100_000):
+        wide = wide + v[i]
+    for node in (chain, wide):
+        t = time.perf_counter()
+        with pytest.raises(ValueError, match=r"to_sympy: the graph has \d+ operation nodes, more than max_ops=2000"):
+            jg.to_sympy(node, max_elements=100_000)
+        with pytest.raises(ValueError, match="latex: the graph has"):
+            jg.latex(node, max_elements=100_000)
+        assert time.perf_counter() - t < 30
+    small = x
+    for _ in range(300):
+        small = jg.sin(small)
+    assert str(jg.to_sympy(small)).count("sin") == 300  # under the limits: converted
+    with pytest.raises(ValueError, match="max_depth=400"):
+        jg.to_sympy(_deeper(small, 150))
+
+
+def _deeper(n, k):
+    for _ in range(k):
+        n = jg.cos(n)
+    return n
