@@ -33,7 +33,7 @@ MAX_ELEMENTS = 256
 # terms), so it refuses with a ValueError instead (jg.latex and jg.pretty
 # write large graphs with temporaries).
 MAX_SYMPY_OPS = 2000
-MAX_SYMPY_DEPTH = 400
+MAX_SYMPY_DEPTH = 200
 MAX_LATEX_OPS = 10_000
 #: Graphs whose expression tree (shared nodes written out) has at most this many
 #: ops are written by :func:`latex` as one formula; larger ones use temporaries.
@@ -251,7 +251,7 @@ def to_sympy(
         Declare the symbols real (``Symbol("x", real=True)``).
     max_ops, max_depth : int
         Refuse graphs with more operation nodes (2 000 by default) or a longer
-        chain of operations (400) than this: SymPy's own expressions are
+        chain of operations (200) than this: SymPy's own expressions are
         recursive, and its sums are flattened again at every term, so past
         these sizes it fails with a ``RecursionError`` or takes minutes.
         :func:`latex` and :func:`jitgrad.pretty` handle larger graphs.
