@@ -401,10 +401,13 @@ class Kernel:
             raise TypeError(
                 f"input {name!r}: cannot convert {type(a).__name__} to an array ({e})"
             ) from None
-        if arr.dtype == object and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in arr.flat
+        if (
+            arr.dtype == object
+            and not isinstance(a, np.ndarray)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in arr.flat)
         ):
-            # Python ints beyond int64: converted as NumPy converts them (to float)
+            # Python ints (scalars or lists) beyond int64: converted as NumPy converts
+            # them (to float); an array the caller made with dtype=object stays refused
             try:
                 arr = np.asarray(a, dtype=dtype)
             except (OverflowError, ValueError, TypeError):
