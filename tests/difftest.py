@@ -678,13 +678,18 @@ def main(argv=None):
         for c, n in r["by_config"].items():
             by_config[c] = by_config.get(c, 0) + n
     problems = [p for r in reports for p in r["problems"]]
+    aot = {}
+    for r in reports:
+        for how, n in r["aot"].items():
+            aot[how] = aot.get(how, 0) + n
     scalar = sum(r["scalar"] for r in reports)
     direct = sum(r["direct"] for r in reports)
     print(
         f"{total['cases']} graphs ({scalar} scalar programs, {direct} of their kernels compiled "
         f"by the direct path; the others {a.pack} to a kernel), {total['runs']} kernels compiled "
         f"and called twice; kernels per "
-        f"configuration: {json.dumps(by_config)}; fresh processes: {total['fresh_runs']} "
+        f"configuration: {json.dumps(by_config)}; the default configuration's kernels "
+        f"(stats['aot']): {json.dumps(aot)}; fresh processes: {total['fresh_runs']} "
         f"kernels, {total['fresh_hits']} cache hits; {len(problems)} disagreements; "
         f"{time.time() - t0:.0f} s"
     )
@@ -706,8 +711,10 @@ def _worker(spec):
     warnings.simplefilter("ignore")
     rep = dict(cases=0, runs=0, fresh_runs=0, fresh_hits=0, scalar=0, direct=0)
     rep["by_config"] = {}
+    rep["aot"] = {}  # what the default configuration's kernels ran: stats["aot"], first words
     rep["problems"] = []
-    for chunk in job["chunks"]:
+    t0 = time.time()
+    for n_chunk, chunk in enumerate(job["chunks"]):
         for code in chunk:
             rep["cases"] += 1 if isinstance(code, str) else len(code)
             cfgs = configs_for(code)
@@ -720,6 +727,9 @@ def _worker(spec):
                 rep["runs"] += 1
                 rep["by_config"][config] = rep["by_config"].get(config, 0) + 1
                 rep["direct"] += config == "direct" and "direct" in stats
+                if config in ("default", "direct"):
+                    how = str(stats.get("aot", "?")).split(":")[0]
+                    rep["aot"][how] = rep["aot"].get(how, 0) + 1
                 if problems:
                     small = shrink(code, config)
                     problems = [f"{p}\n{_text(code)}" for p in problems]
@@ -730,6 +740,15 @@ def _worker(spec):
         rep["fresh_runs"] += fresh["runs"]
         rep["fresh_hits"] += fresh["hits"]
         rep["problems"] += ["fresh process: " + p for p in fresh["problems"]]
+        # progress, so that a run stopped early still tells what it covered
+        print(
+            f"[{os.path.basename(spec)} chunk {n_chunk + 1}/{len(job['chunks'])}] "
+            f"{rep['cases']} graphs, {rep['runs']} kernels, {rep['fresh_hits']}/"
+            f"{rep['fresh_runs']} fresh hits, default path {json.dumps(rep['aot'])}, "
+            f"{len(rep['problems'])} disagreements, {time.time() - t0:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     print("RESULT " + json.dumps(rep))
 
 
