@@ -96,15 +96,104 @@ def parse_expression(text: str):
     ...
     jitgrad.__main__.UsageError: unsupported syntax in the expression: attribute access (.system)
     """
+    text = _xor_to_pow(text.strip())
+    names: dict = {}
+    terms = _long_sum_terms(text)
+    if terms is not None:
+        # a long flat sum (a polynomial, a sum of 10**4 terms): each term parsed on
+        # its own (Python's parser recurses once per "+") and summed as a balanced
+        # tree, so the graph is as deep as the largest term plus log2 of the count
+        pos = [_parse_term(t, names) for sign, t in terms if sign > 0]
+        neg = [_parse_term(t, names) for sign, t in terms if sign < 0]
+        out = _balanced(pos, "add") if pos else None
+        if neg:
+            out = (
+                _call("negative", _balanced(neg, "add"))
+                if out is None
+                else _call("subtract", out, _balanced(neg, "add"))
+            )
+        return _finish(out, names)
+    return _finish(_parse_term(text, names), names)
+
+
+def _finish(out, names):
+    import jitgrad as jg
+
+    if not isinstance(out, jg.Node):
+        out = jg.const(out)
+    if out.dtype == bool:
+        raise UsageError("the expression is a comparison, not a number")
+    return out, names
+
+
+def _balanced(items, op):
+    """``items`` combined by the binary ``op`` as a balanced tree (depth log2 n)."""
+    items = list(items)
+    while len(items) > 1:
+        nxt = [_call(op, items[i], items[i + 1]) for i in range(0, len(items) - 1, 2)]
+        if len(items) % 2:
+            nxt.append(items[-1])
+        items = nxt
+    return items[0]
+
+
+#: A sum of at least this many top-level terms is parsed term by term.
+LONG_SUM = 64
+_SAFE_OPS = {"+", "-", "*", "/", "**", "(", ")", ","}
+
+
+def _long_sum_terms(text: str):
+    """``[(sign, term_text), ...]`` when ``text`` is a sum of at least
+    :data:`LONG_SUM` top-level terms made of names, numbers, calls and
+    ``+ - * / **`` only; else None (the whole text goes to :func:`ast.parse`)."""
+    import keyword
+
+    if text.count("+") + text.count("-") < LONG_SUM - 1:
+        return None
+    try:
+        toks = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return None
+    terms, cur, sign, depth, prev = [], [], 1, 0, None
+    for tok in toks:
+        if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER):
+            continue
+        if tok.type == tokenize.NAME and keyword.iskeyword(tok.string):
+            return None
+        if tok.type == tokenize.OP:
+            if tok.string not in _SAFE_OPS:
+                return None
+            depth += tok.string == "("
+            depth -= tok.string == ")"
+            binary = prev is not None and (
+                prev.type in (tokenize.NAME, tokenize.NUMBER) or prev.string == ")"
+            )
+            if depth == 0 and tok.string in "+-" and binary:
+                terms.append((sign, cur))
+                cur, sign, prev = [], 1 if tok.string == "+" else -1, None
+                continue
+        elif tok.type not in (tokenize.NAME, tokenize.NUMBER):
+            return None
+        cur.append((tok.type, tok.string))
+        prev = tok
+    terms.append((sign, cur))
+    if len(terms) < LONG_SUM or depth != 0 or any(not t for _, t in terms):
+        return None
+    return [(s, tokenize.untokenize(t)) for s, t in terms]
+
+
+def _parse_term(text: str, names: dict):
+    """The graph of one expression (or term) ``text``; new variables go into ``names``."""
     import jitgrad as jg
 
     try:
-        tree = ast.parse(_xor_to_pow(text.strip()), mode="eval")
+        tree = ast.parse(text, mode="eval")
     except SyntaxError as e:
         raise UsageError(f"syntax error in the expression: {e.msg}") from None
-    except (ValueError, RecursionError, MemoryError):
+    except RecursionError:
+        raise UsageError("the expression is nested too deeply") from None
+    except (ValueError, MemoryError):
         raise UsageError("the expression cannot be parsed") from None
-    names: dict = {}
 
     def fail(what):
         raise UsageError(f"unsupported syntax in the expression: {what}")
@@ -114,7 +203,14 @@ def parse_expression(text: str):
             v = node.value
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 fail(f"the constant {v!r}")
-            return float(v)
+            try:
+                return float(v)
+            except OverflowError:
+                digits = str(v)
+                raise UsageError(
+                    f"the number {digits[:12]}... ({len(digits)} digits) is too large "
+                    f"for float64 (largest about 1.8e308)"
+                ) from None
         if isinstance(node, ast.Name):
             name = node.id
             if name in CONSTANTS:
@@ -168,14 +264,9 @@ def parse_expression(text: str):
         fail(type(node).__name__.lower())
 
     try:
-        out = build(tree.body)
+        return build(tree.body)
     except RecursionError:
         raise UsageError("the expression is nested too deeply") from None
-    if not isinstance(out, jg.Node):
-        out = jg.const(out)
-    if out.dtype == bool:
-        raise UsageError("the expression is a comparison, not a number")
-    return out, names
 
 
 def _xor_to_pow(text: str) -> str:
@@ -235,6 +326,35 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+_DIFF_OPTIONS = ("--wrt", "--order", "--hessian", "--latex", "--timeout", "--help", "-h")
+_WITH_VALUE = ("--order", "--timeout")
+
+
+def _is_option(tok: str) -> bool:
+    """Whether argparse would read ``tok`` as one of diff's options (abbreviations
+    and ``--opt=value`` included)."""
+    if tok == "-h" or tok == "--":
+        return True
+    if not tok.startswith("--"):
+        return False
+    head = tok.split("=", 1)[0]
+    return any(o.startswith(head) for o in _DIFF_OPTIONS if o.startswith("--"))
+
+
+def _expression_last(argv: list) -> list:
+    """``argv`` with an expression that starts with ``-`` (``"-x**2"``), which
+    argparse would take for an option, moved behind ``--``."""
+    if len(argv) < 2 or argv[0] != "diff" or "--" in argv:
+        return argv
+    rest = argv[1:]
+    for i, tok in enumerate(rest):
+        if i and rest[i - 1] in _WITH_VALUE:
+            continue
+        if tok.startswith("-") and not _is_option(tok):
+            return ["diff"] + rest[:i] + rest[i + 1 :] + ["--", tok]
+    return argv
+
+
 def _lhs(name: str, order: int, latex: bool) -> str:
     if latex:
         if order == 1:
@@ -289,7 +409,7 @@ def main(argv=None) -> int:
     d/dy = x**2*cos(y)
     0
     """
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_expression_last(sys.argv[1:] if argv is None else list(argv)))
     try:
         out = _diff(args)
     except UsageError as e:

@@ -108,3 +108,51 @@ def test_no_code_runs(tmp_path):
     assert out == "" and len(err.strip().splitlines()) == 1, err
     rc, _, err = run("diff", "exec('1') + x", "--wrt", "x")
     assert rc == 2 and "unknown function 'exec'" in err
+
+
+def test_an_expression_that_starts_with_minus_is_an_expression():
+    assert run("diff", "-x**2", "--wrt", "x")[:2] == (0, "d/dx = -2*x\n")
+    assert run("diff", "--wrt", "x", "--order", "2", "-x**3")[:2] == (0, "d^2/dx^2 = -6*x\n")
+    assert run("diff", "--wrt", "x", "--", "-x")[:2] == (0, "d/dx = -1\n")
+    rc, _, err = run("diff", "-x", "--wrt", "x", "--bogus")
+    assert rc == 2 and "--bogus" in err
+
+
+def test_a_number_too_large_for_float64_is_refused_clearly():
+    rc, out, err = run("diff", "1" * 401 + "*x", "--wrt", "x")
+    assert rc == 2 and out == ""
+    assert "(401 digits) is too large for float64" in err
+
+
+@pytest.mark.parametrize("n", [64, 1000, 10_000])
+def test_long_sums_and_polynomials_parse_and_differentiate(n):
+    """Python's parser recurses once per '+' (RecursionError past a few thousand
+    terms on 3.11+): long flat sums are parsed term by term and summed as a
+    balanced tree. Checked against the same sum computed term by term."""
+    import math
+
+    import numpy as np
+
+    import jitgrad as jg
+    from jitgrad.__main__ import parse_expression
+
+    rng = np.random.default_rng(n)
+    coef = rng.uniform(-1, 1, n)
+    signs = ["+" if c >= 0 else "-" for c in coef]
+    text = "".join(
+        f" {s} {float(abs(c))!r}*x**{i % 7}*sin({i}*y)" for i, (s, c) in enumerate(zip(signs, coef))
+    )
+    f, names = parse_expression(text)
+    x0, y0 = 0.7, -0.3
+    # the oracle: the same terms summed by Python (eval of the text itself
+    # recurses past Python's limit, as the parser does)
+    want = math.fsum(c * x0 ** (i % 7) * math.sin(i * y0) for i, c in enumerate(coef))
+    got = float(jg.evaluate(f, {names["x"]: x0, names["y"]: y0}))
+    assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9 * np.abs(coef).sum())
+    dfdx = float(jg.evaluate(jg.grad(f, names["x"]), {names["x"]: x0, names["y"]: y0}))
+    want_d = sum(c * (i % 7) * x0 ** (i % 7 - 1) * math.sin(i * y0) for i, c in enumerate(coef))
+    assert math.isclose(dfdx, want_d, rel_tol=1e-9, abs_tol=1e-9 * np.abs(coef).sum() * 7)
+    if n == 1000:  # the command itself, as a user runs it
+        rc, out, err = run("diff", text, "--wrt", "x")
+        assert rc == 0, err
+        assert out.splitlines()[-1].startswith("d/dx = ")
