@@ -152,6 +152,15 @@ class Node:
     def __reduce__(self):
         raise TypeError("jitgrad nodes cannot be pickled directly")
 
+    # Nodes are immutable and interned (one object per distinct node): a copy is
+    # the node itself, as for ints and strings, so copy.deepcopy of a structure
+    # holding nodes keeps them shared and identical.
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
 
 class _Ref(weakref.ref):
     """A weak reference to an interned node that carries the node's table key

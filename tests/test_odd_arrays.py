@@ -66,3 +66,25 @@ def test_python_ints_beyond_int64_convert_as_numpy_does(kernel):
         k(["1.0"] * 9, 1.0)
     with pytest.raises(TypeError, match="input 's_odd'"):
         k(X, "2")
+
+
+def test_copy_and_deepcopy_of_nodes_kernels_and_structures_holding_them():
+    """Nodes are interned and kernels are compiled code: copies are the objects
+    themselves, and a deep copy of a structure holding them keeps them usable."""
+    import copy
+
+    x = jg.vector("cx", 3)
+    f = jg.sum(jg.sin(x) * x)
+    k = jg.compile([x], [f, jg.grad(f, x)])
+    state = {"f": f, "wrt": [x], "kernel": k, "x0": np.arange(3.0)}
+    for c in (copy.copy, copy.deepcopy):
+        assert c(f) is f and c(k) is k
+        s2 = c(state)
+        assert s2["f"] is f and s2["wrt"][0] is x and s2["kernel"] is k
+    s2 = copy.deepcopy(state)
+    assert s2["x0"] is not state["x0"]  # arrays are still copied
+    got = s2["kernel"](s2["x0"])
+    want = jg.evaluate([f, jg.grad(f, x)], {x: state["x0"]})
+    assert np.allclose(got[0], want[0]) and np.allclose(got[1], want[1])
+    # a node built from the copy is the node built from the original (interning)
+    assert jg.sum(jg.sin(s2["wrt"][0]) * s2["wrt"][0]) is f

@@ -375,6 +375,15 @@ class Kernel:
         if not self.aot:
             self._consts = tuple(get(name) for name in self._const_names)
 
+    # A kernel is compiled code with fixed inputs and outputs, like a function:
+    # copy.copy and copy.deepcopy give the kernel itself (also inside a structure
+    # being deep-copied), never a half-copied dispatcher or C call path.
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
     def __getattr__(self, name):
         # Only reached for attributes not set: the Numba side of an AOT-mode kernel.
         if name in _LAZY and self.__dict__.get("_loader") is not None:
