@@ -252,6 +252,52 @@ def test_sigint_reaches_the_caller_and_leaves_no_mark(tmp_path, delay):
         assert res["aot"] in ("built", "loaded"), res
 
 
+_HALF_IMPORT_CHILD = r"""
+import importlib.abc, json, sys
+import numpy as np, jitgrad as jg
+
+class CtrlC(importlib.abc.MetaPathFinder):
+    # a Ctrl-C that arrives while Numba's first import reaches this submodule
+    def find_spec(self, name, path, target=None):
+        if name == sys.argv[1]:
+            sys.meta_path.remove(self)
+            raise KeyboardInterrupt
+        return None
+
+assert "numba" not in sys.modules and "llvmlite" not in sys.modules
+sys.meta_path.insert(0, CtrlC())
+x = jg.vector("x_half", 4)
+f = jg.sum(jg.exp(jg.sin(x)) * x)
+outs = [f, jg.grad(f, x), jg.hessian(f, x)]
+res = {}
+try:
+    jg.compile([x], outs)
+    res["first"] = "done"
+except KeyboardInterrupt:
+    res["first"] = "interrupted"
+a = np.linspace(-1, 1, 4)
+for opts in ({}, {"aot": False}, {"cache": False}):
+    k = jg.compile([x], outs, **opts)
+    got, want = k(a), jg.evaluate(outs, {x: a})
+    res[str(opts)] = bool(all(np.allclose(g, w, rtol=1e-12) for g, w in zip(got, want)))
+print("RESULT " + json.dumps(res))
+"""
+
+
+@pytest.mark.parametrize("module", ["numba.core.typing", "numba.core.cpu", "llvmlite.binding"])
+def test_a_ctrl_c_during_the_first_import_of_numba_leaves_the_process_usable(tmp_path, module):
+    """Interrupted half way through Numba's import, the package was gone from
+    sys.modules while finished submodules kept the dead object: every later
+    compile in that process raised ``module 'numba' has no attribute 'core'``."""
+    res = run_child(_HALF_IMPORT_CHILD, str(tmp_path / "cache"), module)
+    assert res == {
+        "first": "interrupted",
+        "{}": True,
+        "{'aot': False}": True,
+        "{'cache': False}": True,
+    }
+
+
 _LAZY_CHILD = r"""
 import json, os, shutil, sys
 import numpy as np, jitgrad as jg

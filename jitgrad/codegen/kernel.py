@@ -937,6 +937,9 @@ def compile(
     )
     try:
         return _compile(inputs, outputs, **options)
+    except KeyboardInterrupt:
+        _forget_interrupted_imports()
+        raise
     except OSError as e:
         if not cache:
             raise
@@ -948,6 +951,32 @@ def compile(
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
         options["cache"] = False
         return _compile(inputs, outputs, **options)
+
+
+#: Packages that a compile imports on first use (lazily, to keep cache hits quick).
+_TOOLCHAIN = ("numba", "llvmlite")
+
+
+def _forget_interrupted_imports():
+    """After a Ctrl-C that stopped the first import of Numba or llvmlite half
+    way: the package's own module is gone from ``sys.modules`` while submodules
+    that had finished stay, holding references to the dead package object, so
+    every later compile in the process failed (``module 'numba' has no attribute
+    'core'``). Such leftovers are dropped, and the next compile imports the
+    package afresh. A package that imported completely is not touched."""
+    for pkg in _TOOLCHAIN:
+        prefix = pkg + "."
+        if pkg in sys.modules:
+            continue
+        stale = [m for m in sys.modules if m.startswith(prefix)]
+        if stale:
+            log.info(
+                "jitgrad: import of %s was interrupted; dropping %d submodules", pkg, len(stale)
+            )
+        for m in stale:
+            del sys.modules[m]
+    # jitgrad's own modules that import Numba at the top, if their import was cut
+    # short with Numba's, are gone already (Python drops a module whose import raised)
 
 
 def _compile(
