@@ -38,10 +38,14 @@ that output, ``rtol = atol = 1e-9`` (1e-6 for ``fastmath``).
 
 Long profile (documented in the README)::
 
-    python tests/difftest.py --graphs 2000 --jobs 2
+    python tests/difftest.py --graphs 2000 --jobs 2 --pack 3 --chunk 20
 
-runs that many graphs under every configuration, with a fresh process per
-chunk of cases reloading them from the cache, and prints the counts and time.
+runs that many graphs under every configuration (graphs that are not scalar
+programs packed 3 to a kernel), a fresh worker process per chunk of kernels and
+a fresh process per chunk reloading them from the cache, printing the counts
+after each chunk and at the end. ``--first N`` starts at case N, so that runs
+over disjoint windows (``--first 0 --graphs 1000``, ``--first 1000 --graphs
+1000``) add up to one run over cases 0..1999.
 """
 
 from __future__ import annotations
@@ -609,10 +613,12 @@ def _child():
     print("RESULT " + json.dumps(report))
 
 
-def _draw_codes(n, seed):
-    """``n`` cases from seeds ``seed * 10**6 + i``: 1 in 5 a scalar program."""
+def _draw_codes(n, seed, first=0):
+    """Cases ``first .. first + n - 1`` of seed ``seed`` (case ``i`` from the
+    random seed ``seed * 10**6 + i``, so that runs over disjoint windows add
+    up to one longer run): 1 in 5 a scalar program."""
     codes = []
-    for i in range(n):
+    for i in range(first, first + n):
         draw = _RngDraw(seed * 10**6 + i)
         if draw(st.integers(0, 4)) == 0:
             codes.append(make_scalar_program(draw, tag=f"s{i}_"))
@@ -621,14 +627,36 @@ def _draw_codes(n, seed):
     return codes
 
 
+def _kernels(codes, pack):
+    """The kernels to build, in drawing order: a scalar program alone (the
+    direct path's kernels), the others ``pack`` to a kernel, so that a run
+    stopped early has covered both kinds alike."""
+    out, group = [], []
+    for c in codes:
+        if configs_for(c)[0] == "direct":
+            out.append(c)
+        else:
+            group.append(c)
+            if len(group) == pack:
+                out.append(group if pack > 1 else group[0])
+                group = []
+    if group:
+        out.append(group if pack > 1 else group[0])
+    return out
+
+
+_TOTALS = ("cases", "runs", "fresh_runs", "fresh_hits", "scalar", "direct")
+
+
 def main(argv=None):
     import argparse
     import tempfile
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--graphs", type=int, default=2000)
-    ap.add_argument("--jobs", type=int, default=1, help="worker processes")
-    ap.add_argument("--chunk", type=int, default=20, help="cases per fresh-process check")
+    ap.add_argument("--first", type=int, default=0, help="index of the first case drawn")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes at a time")
+    ap.add_argument("--chunk", type=int, default=20, help="kernels per worker process")
     ap.add_argument(
         "--pack", type=int, default=1, help="graphs per kernel (a kernel per graph by default)"
     )
@@ -642,56 +670,66 @@ def main(argv=None):
     if a.worker:
         return _worker(a.worker)
     t0 = time.time()
-    codes = _draw_codes(a.graphs, a.seed)
-    # scalar programs (the direct path's kernels) stay one per kernel; the
-    # others are packed a.pack to a kernel
-    scalars = [c for c in codes if configs_for(c)[0] == "direct"]
-    others = [c for c in codes if configs_for(c)[0] != "direct"]
-    kernels = scalars + [others[i : i + a.pack] for i in range(0, len(others), a.pack)]
-    if a.pack == 1:
-        kernels = codes
+    kernels = _kernels(_draw_codes(a.graphs, a.seed, a.first), a.pack)
     chunks = [kernels[i : i + a.chunk] for i in range(0, len(kernels), a.chunk)]
+    total = dict.fromkeys(_TOTALS, 0)
+    by_config, aot, problems = {}, {}, []
+
+    def add(rep):
+        for k in _TOTALS:
+            total[k] += rep[k]
+        for c, n in rep["by_config"].items():
+            by_config[c] = by_config.get(c, 0) + n
+        for how, n in rep["aot"].items():
+            aot[how] = aot.get(how, 0) + n
+        problems.extend(rep["problems"])
+
+    # a fresh worker process per chunk (a process that compiles thousands of
+    # kernels keeps them all: Numba never frees its compiled code), a.jobs at a time
     with tempfile.TemporaryDirectory(prefix="jitgrad-difftest-") as tmp:
-        jobs = []
-        for w in range(a.jobs):
-            spec = os.path.join(tmp, f"w{w}.json")
-            with open(spec, "w") as f:
-                json.dump({"chunks": chunks[w :: a.jobs], "cache": os.path.join(tmp, f"c{w}")}, f)
-            jobs.append(
-                subprocess.Popen(
+        todo, running, done = list(enumerate(chunks)), [], 0
+        while todo or running:
+            while todo and len(running) < a.jobs:
+                i, chunk = todo.pop(0)
+                spec = os.path.join(tmp, f"chunk{i}.json")
+                with open(spec, "w") as f:
+                    json.dump({"chunk": chunk, "cache": os.path.join(tmp, f"c{i}")}, f)
+                p = subprocess.Popen(
                     [sys.executable, os.path.abspath(__file__), "--worker", spec],
                     stdout=subprocess.PIPE,
                     text=True,
                 )
-            )
-        reports = []
-        for j in jobs:
-            out, _ = j.communicate()
-            line = [x for x in out.splitlines() if x.startswith("RESULT ")]
-            if j.returncode or not line:
-                print(out[-3000:])
-                raise SystemExit(f"a worker failed (exit {j.returncode})")
-            reports.append(json.loads(line[-1][7:]))
-    total = {k: sum(r[k] for r in reports) for k in ("cases", "runs", "fresh_runs", "fresh_hits")}
-    by_config = {}
-    for r in reports:
-        for c, n in r["by_config"].items():
-            by_config[c] = by_config.get(c, 0) + n
-    problems = [p for r in reports for p in r["problems"]]
-    aot = {}
-    for r in reports:
-        for how, n in r["aot"].items():
-            aot[how] = aot.get(how, 0) + n
-    scalar = sum(r["scalar"] for r in reports)
-    direct = sum(r["direct"] for r in reports)
+                running.append((i, chunk, p))
+            time.sleep(0.2)
+            for item in [r for r in running if r[2].poll() is not None]:
+                running.remove(item)
+                i, chunk, p = item
+                out = p.stdout.read()
+                line = [x for x in out.splitlines() if x.startswith("RESULT ")]
+                if p.returncode or not line:  # a crash is a finding too
+                    n = sum(1 if isinstance(c, str) else len(c) for c in chunk)
+                    add(dict(dict.fromkeys(_TOTALS, 0), cases=n, by_config={}, aot={}))
+                    problems.append(
+                        f"worker for chunk {i} failed (exit {p.returncode}):\n{out[-3000:]}"
+                    )
+                else:
+                    add(json.loads(line[-1][7:]))
+                done += 1
+                print(
+                    f"[{done}/{len(chunks)} chunks] {total['cases']} graphs, {total['runs']} "
+                    f"kernels, {total['fresh_hits']}/{total['fresh_runs']} fresh hits, default "
+                    f"path {json.dumps(aot)}, {len(problems)} disagreements, "
+                    f"{time.time() - t0:.0f} s",
+                    flush=True,
+                )
     print(
-        f"{total['cases']} graphs ({scalar} scalar programs, {direct} of their kernels compiled "
-        f"by the direct path; the others {a.pack} to a kernel), {total['runs']} kernels compiled "
-        f"and called twice; kernels per "
-        f"configuration: {json.dumps(by_config)}; the default configuration's kernels "
-        f"(stats['aot']): {json.dumps(aot)}; fresh processes: {total['fresh_runs']} "
-        f"kernels, {total['fresh_hits']} cache hits; {len(problems)} disagreements; "
-        f"{time.time() - t0:.0f} s"
+        f"cases {a.first}..{a.first + a.graphs - 1} of seed {a.seed}: {total['cases']} graphs "
+        f"({total['scalar']} scalar programs, {total['direct']} of their kernels compiled by the "
+        f"direct path; the others {a.pack} to a kernel), {total['runs']} kernels compiled "
+        f"and called twice; kernels per configuration: {json.dumps(by_config)}; the default "
+        f"configuration's kernels (stats['aot']): {json.dumps(aot)}; fresh processes: "
+        f"{total['fresh_runs']} kernels, {total['fresh_hits']} cache hits; "
+        f"{len(problems)} disagreements; {time.time() - t0:.0f} s"
     )
     if a.out and problems:
         with open(a.out, "w") as f:
@@ -702,6 +740,8 @@ def main(argv=None):
 
 
 def _worker(spec):
+    """One chunk of kernels, each under every configuration, then the fresh-process
+    check of the chunk; prints its report as ``RESULT <json>``."""
     import warnings
 
     with open(spec) as f:
@@ -709,46 +749,36 @@ def _worker(spec):
     os.environ["JITGRAD_CACHE_DIR"] = job["cache"]
     os.environ.pop("JITGRAD_AOT", None)
     warnings.simplefilter("ignore")
-    rep = dict(cases=0, runs=0, fresh_runs=0, fresh_hits=0, scalar=0, direct=0)
+    rep = dict.fromkeys(_TOTALS, 0)
     rep["by_config"] = {}
     rep["aot"] = {}  # what the default configuration's kernels ran: stats["aot"], first words
     rep["problems"] = []
-    t0 = time.time()
-    for n_chunk, chunk in enumerate(job["chunks"]):
-        for code in chunk:
-            rep["cases"] += 1 if isinstance(code, str) else len(code)
-            cfgs = configs_for(code)
-            rep["scalar"] += "direct" in cfgs
-            for config in cfgs:
-                try:
-                    problems, stats = run_case(code, config)
-                except Exception as e:  # a crash is a finding too
-                    problems, stats = [f"{config}: {type(e).__name__}: {e}"], {}
-                rep["runs"] += 1
-                rep["by_config"][config] = rep["by_config"].get(config, 0) + 1
-                rep["direct"] += config == "direct" and "direct" in stats
-                if config in ("default", "direct"):
-                    how = str(stats.get("aot", "?")).split(":")[0]
-                    rep["aot"][how] = rep["aot"].get(how, 0) + 1
-                if problems:
-                    small = shrink(code, config)
-                    problems = [f"{p}\n{_text(code)}" for p in problems]
-                    if small is not None:
-                        problems.append(f"{config}: shrunk to\n{small}")
-                rep["problems"] += problems
-        fresh = run_fresh(chunk, job["cache"])
-        rep["fresh_runs"] += fresh["runs"]
-        rep["fresh_hits"] += fresh["hits"]
-        rep["problems"] += ["fresh process: " + p for p in fresh["problems"]]
-        # progress, so that a run stopped early still tells what it covered
-        print(
-            f"[{os.path.basename(spec)} chunk {n_chunk + 1}/{len(job['chunks'])}] "
-            f"{rep['cases']} graphs, {rep['runs']} kernels, {rep['fresh_hits']}/"
-            f"{rep['fresh_runs']} fresh hits, default path {json.dumps(rep['aot'])}, "
-            f"{len(rep['problems'])} disagreements, {time.time() - t0:.0f} s",
-            file=sys.stderr,
-            flush=True,
-        )
+    chunk = job["chunk"]
+    for code in chunk:
+        rep["cases"] += 1 if isinstance(code, str) else len(code)
+        cfgs = configs_for(code)
+        rep["scalar"] += "direct" in cfgs
+        for config in cfgs:
+            try:
+                problems, stats = run_case(code, config)
+            except Exception as e:  # a crash is a finding too
+                problems, stats = [f"{config}: {type(e).__name__}: {e}"], {}
+            rep["runs"] += 1
+            rep["by_config"][config] = rep["by_config"].get(config, 0) + 1
+            rep["direct"] += config == "direct" and "direct" in stats
+            if config in ("default", "direct"):
+                how = str(stats.get("aot", "?")).split(":")[0]
+                rep["aot"][how] = rep["aot"].get(how, 0) + 1
+            if problems:
+                small = shrink(code, config)
+                problems = [f"{p}\n{_text(code)}" for p in problems]
+                if small is not None:
+                    problems.append(f"{config}: shrunk to\n{small}")
+            rep["problems"] += problems
+    fresh = run_fresh(chunk, job["cache"])
+    rep["fresh_runs"] += fresh["runs"]
+    rep["fresh_hits"] += fresh["hits"]
+    rep["problems"] += ["fresh process: " + p for p in fresh["problems"]]
     print("RESULT " + json.dumps(rep))
 
 

@@ -5,7 +5,7 @@ fresh process, from the cache.
 
 The ``ci`` Hypothesis profile runs a few cases per test (a failure is shrunk
 and printed as the program that builds it); the long profile is
-``python tests/difftest.py --graphs 2000 --jobs 2`` (README, "Running the
+``python tests/difftest.py --graphs 2000 --jobs 2 --pack 3 --chunk 20`` (README, "Running the
 tests"). ``test_the_tester_finds_the_constant_name_fault`` puts back the
 code generator's fault of issue 15 and checks that the tester finds it.
 """
@@ -106,3 +106,15 @@ def test_the_tester_finds_the_constant_name_fault(tmp_path, monkeypatch):
     small = D.shrink(found[0], "default")
     n_outs = len(D.build(small)[1])
     assert n_outs <= len(D.build(found[0])[1]) and D.run_case(small, "default")[0]
+
+
+def test_the_long_profile_command_runs_and_counts(capsys):
+    """The documented long-profile command, on a window of 3 cases: worker
+    processes per chunk, the fresh-process check, and the final counts."""
+    rc = D.main(["--graphs", "3", "--first", "3", "--jobs", "2", "--pack", "2", "--chunk", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("cases 3..5 of seed 0: 3 graphs"), summary
+    assert "0 disagreements" in summary and "fresh processes:" in summary
+    assert out.count(" chunks] ") == 2  # 3 graphs: a pack of 2 and one more, a chunk each
