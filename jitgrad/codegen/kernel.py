@@ -980,19 +980,9 @@ def _forget_interrupted_imports():
 
 
 def _compile(
-    inputs,
-    outputs,
-    *,
-    simplify: str | None = "fast",
-    cache: bool = True,
-    parallel: bool = False,
-    batch: bool = False,
-    fastmath=False,
-    max_ops: int = MAX_OPS,
-    aot: bool | None = None,
-    check: bool | int | None = None,
+    inputs, outputs, *, simplify, cache, parallel, batch, fastmath, max_ops, aot, check
 ) -> Kernel:
-    """The body of :func:`compile`."""
+    """The body of :func:`compile` (whose signature has the defaults)."""
     t0 = time.perf_counter()
     stats = {}
     if isinstance(inputs, Node):
