@@ -139,7 +139,16 @@ def _balanced(items, op):
 
 #: A sum of at least this many top-level terms is parsed term by term.
 LONG_SUM = 64
-_SAFE_OPS = {"+", "-", "*", "/", "**", "(", ")", ","}
+
+
+#: The tokens a long sum may hold: numbers, names, the arithmetic operators,
+#: parentheses and commas (a term with anything else goes to :func:`ast.parse`
+#: whole). Matched here rather than by :mod:`tokenize`, whose C tokenizer in
+#: Python 3.12.1 copies the whole line per token (gigabytes for 10**4 terms).
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d+)?)"
+    r"|(?P<name>[A-Za-z_]\w*)|(?P<op>\*\*|[-+*/(),]))"
+)
 
 
 def _long_sum_terms(text: str):
@@ -150,36 +159,34 @@ def _long_sum_terms(text: str):
 
     if text.count("+") + text.count("-") < LONG_SUM - 1:
         return None
-    try:
-        toks = list(tokenize.generate_tokens(io.StringIO(text).readline))
-    except (tokenize.TokenError, SyntaxError, IndentationError):
-        return None
-    terms, cur, sign, depth, prev = [], [], 1, 0, None
-    for tok in toks:
-        if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER):
-            continue
-        if tok.type == tokenize.NAME and keyword.iskeyword(tok.string):
+    terms, start, sign, depth, operand_before = [], 0, 1, 0, False
+    pos, end = 0, len(text.rstrip())
+    while pos < end:
+        m = _TOKEN.match(text, pos)
+        if m is None:
             return None
-        if tok.type == tokenize.OP:
-            if tok.string not in _SAFE_OPS:
+        pos = m.end()
+        if m.group("name") is not None:
+            if keyword.iskeyword(m.group("name")):
                 return None
-            depth += tok.string == "("
-            depth -= tok.string == ")"
-            binary = prev is not None and (
-                prev.type in (tokenize.NAME, tokenize.NUMBER) or prev.string == ")"
-            )
-            if depth == 0 and tok.string in "+-" and binary:
-                terms.append((sign, cur))
-                cur, sign, prev = [], 1 if tok.string == "+" else -1, None
-                continue
-        elif tok.type not in (tokenize.NAME, tokenize.NUMBER):
+            operand_before = True
+            continue
+        if m.group("num") is not None:
+            operand_before = True
+            continue
+        op = m.group("op")
+        depth += op == "("
+        depth -= op == ")"
+        if depth < 0:
             return None
-        cur.append((tok.type, tok.string))
-        prev = tok
-    terms.append((sign, cur))
-    if len(terms) < LONG_SUM or depth != 0 or any(not t for _, t in terms):
+        if depth == 0 and op in "+-" and operand_before:
+            terms.append((sign, text[start : m.start("op")]))
+            start, sign = pos, 1 if op == "+" else -1
+        operand_before = op == ")"
+    terms.append((sign, text[start:end]))
+    if len(terms) < LONG_SUM or depth != 0 or any(not t.strip() for _, t in terms):
         return None
-    return [(s, tokenize.untokenize(t)) for s, t in terms]
+    return [(sg, t.strip()) for sg, t in terms]
 
 
 def _parse_term(text: str, names: dict):
@@ -274,6 +281,8 @@ def _xor_to_pow(text: str) -> str:
     keeps the precedence of a power; strings and comments are not touched."""
     if "^" not in text:
         return text
+    if len(text) > 10_000:  # see _TOKEN: tokenize's cost grows with the line squared
+        return text.replace("^", "**")
     try:
         toks = list(tokenize.generate_tokens(io.StringIO(text).readline))
     except (tokenize.TokenError, SyntaxError, IndentationError):
