@@ -171,6 +171,34 @@ def test_a_broken_c_compiler_leaves_a_working_kernel_and_no_mark(
     assert k2.aot and k2.stats["aot"] == "built"
 
 
+@needs_aot
+def test_an_error_inside_numba_during_the_build_is_not_recorded(here, monkeypatch):
+    """Numba failing on the C wrapper for a reason of its own (seen after a
+    Ctrl-C swallowed by a finalizer: "no compiled object yet for <Library
+    'inner_w'>") leaves a JIT kernel and no mark; the next compile builds."""
+    import numba
+
+    ins, outs, args, want = _graph("nbfail")
+    real = numba.cfunc
+
+    def broken(*a, **kw):
+        def wrap(fn):
+            raise RuntimeError("no compiled object yet for <Library 'inner_w'>")
+
+        return wrap
+
+    monkeypatch.setattr(numba, "cfunc", broken)
+    k = jg.compile(ins, outs)
+    _right(k, args, want)
+    assert not k.aot and k.stats["aot"].startswith("failed: "), k.stats["aot"]
+    assert "no compiled object yet" in k.stats["aot"]
+    _no_unsupported(str(here))
+    monkeypatch.setattr(numba, "cfunc", real)
+    k2 = jg.compile(ins, outs)
+    assert k2.aot and k2.stats["aot"] == "built", k2.stats["aot"]
+    _right(k2, args, want)
+
+
 def test_leftovers_of_killed_processes_are_removed_at_the_next_start(here):
     here.mkdir(mode=0o700)
     old = time.time() - 2 * K.STALE_SECONDS

@@ -532,7 +532,12 @@ def build(kernel, directory: str, name: str, host: str, cc: list, check=None) ->
         t = _transient(e)
         if t is not None:  # not a property of the kernel: passed on, never recorded
             raise t from e
-        raise Unsupported(f"numba cannot compile the C wrapper: {type(e).__name__}: {e}") from None
+        # Not recorded either: an error from inside Numba is not known to be a
+        # property of the kernel (a Ctrl-C swallowed by a finalizer half way
+        # through the first build left "no compiled object yet for <Library
+        # 'inner_w'>", which a mark would have kept for good). The next process
+        # tries again; this one stays JIT.
+        raise RuntimeError(f"numba cannot compile the C wrapper: {type(e).__name__}: {e}") from None
 
     # Numba's reference counting helpers are noinline; inlined, they fold away on
     # the wrapper's arrays (no meminfo), and with them the last call into NRT.
