@@ -312,7 +312,16 @@ print("RESULT " + json.dumps(res))
 """
 
 
-@pytest.mark.parametrize("module", ["numba.core.typing", "numba.core.cpu", "llvmlite.binding"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "numba.core.typing",
+        "numba.core.typing.templates",
+        "numba.core.cpu",
+        "llvmlite.binding",
+        "llvmlite.binding.executionengine",
+    ],
+)
 def test_a_ctrl_c_during_the_first_import_of_numba_leaves_the_process_usable(tmp_path, module):
     """Interrupted half way through Numba's import, the package was gone from
     sys.modules while finished submodules kept the dead object: every later

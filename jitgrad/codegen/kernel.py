@@ -959,24 +959,25 @@ _TOOLCHAIN = ("numba", "llvmlite")
 
 def _forget_interrupted_imports():
     """After a Ctrl-C that stopped the first import of Numba or llvmlite half
-    way: the package's own module is gone from ``sys.modules`` while submodules
-    that had finished stay, holding references to the dead package object, so
-    every later compile in the process failed (``module 'numba' has no attribute
-    'core'``). Such leftovers are dropped, and the next compile imports the
-    package afresh. A package that imported completely is not touched."""
-    for pkg in _TOOLCHAIN:
-        prefix = pkg + "."
-        if pkg in sys.modules:
-            continue
-        stale = [m for m in sys.modules if m.startswith(prefix)]
-        if stale:
-            log.info(
-                "jitgrad: import of %s was interrupted; dropping %d submodules", pkg, len(stale)
-            )
-        for m in stale:
+    way: the package being imported is gone from ``sys.modules`` while its
+    submodules that had finished stay, holding references to the dead package
+    object, so every later compile in the process failed (``module 'numba' has
+    no attribute 'core'``). Such leftovers (a module whose parent package is
+    gone, at any depth) are dropped, and the next compile imports them afresh.
+    Packages that imported completely are not touched."""
+    while True:
+        orphans = [
+            m
+            for m in list(sys.modules)
+            if m.split(".", 1)[0] in _TOOLCHAIN
+            and "." in m
+            and m.rsplit(".", 1)[0] not in sys.modules
+        ]
+        if not orphans:
+            return
+        log.info("jitgrad: an import was interrupted; dropping %s", ", ".join(orphans[:5]))
+        for m in orphans:
             del sys.modules[m]
-    # jitgrad's own modules that import Numba at the top, if their import was cut
-    # short with Numba's, are gone already (Python drops a module whose import raised)
 
 
 def _compile(
