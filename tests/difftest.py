@@ -605,7 +605,10 @@ def _child():
     report = {"problems": [], "hits": 0, "runs": 0, "aot_loaded": 0}
     for code in codes:
         for config in configs_for(code):
-            problems, stats = run_case(code, config)
+            try:
+                problems, stats = run_case(code, config)
+            except Exception as e:  # a crash is a finding too
+                problems, stats = [f"{config}: {type(e).__name__}: {e}"], {}
             report["runs"] += 1
             report["hits"] += bool(stats.get("cache_hit"))
             report["aot_loaded"] += stats.get("aot") == "loaded"
@@ -708,7 +711,7 @@ def main(argv=None):
                 line = [x for x in out.splitlines() if x.startswith("RESULT ")]
                 if p.returncode or not line:  # a crash is a finding too
                     n = sum(1 if isinstance(c, str) else len(c) for c in chunk)
-                    add(dict(dict.fromkeys(_TOTALS, 0), cases=n, by_config={}, aot={}))
+                    add(dict(dict.fromkeys(_TOTALS, 0), cases=n, by_config={}, aot={}, problems=[]))
                     problems.append(
                         f"worker for chunk {i} failed (exit {p.returncode}):\n{out[-3000:]}"
                     )
@@ -775,7 +778,10 @@ def _worker(spec):
                 if small is not None:
                     problems.append(f"{config}: shrunk to\n{small}")
             rep["problems"] += problems
-    fresh = run_fresh(chunk, job["cache"])
+    try:
+        fresh = run_fresh(chunk, job["cache"])
+    except Exception as e:  # a fresh process that crashes is a finding too
+        fresh = {"runs": 0, "hits": 0, "problems": [f"{type(e).__name__}: {e}"]}
     rep["fresh_runs"] += fresh["runs"]
     rep["fresh_hits"] += fresh["hits"]
     rep["problems"] += ["fresh process: " + p for p in fresh["problems"]]

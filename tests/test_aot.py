@@ -534,3 +534,22 @@ def test_zero_size_inputs_build_without_a_logged_failure(here, caplog):
     assert "failed" not in caplog.text and k.stats["aot"] == "built"
     got = k(np.empty(0), np.array([1.0, 2.0, 3.0]))
     assert got[0] == 14.0 and got[1].tolist() == [3.0, 12.0, 27.0] and got[2].shape == (0,)
+
+
+def test_fastmath_kernel_with_a_kink_passes_the_self_check(here):
+    """The self-check point was evenly spaced: equal steps gave equal differences,
+    ties at the kink of ``where(e > 0, e, 0)``, where the reassociated fastmath
+    sums land on either side. The library was then refused ("differs from the
+    JIT kernel's"), or, in the long profile, both were taken for wrong and
+    compile raised KernelCheckError. Found by tests/difftest.py (case 840)."""
+    x = jg.vector("x_kink", 6)
+    e0 = jg.reshape(jg.stack([x[1::2] - x[0::2], x[1::2] * 0.5], axis=1), (6,))
+    e5 = e0[:, None] - e0[None, :]
+    W = np.random.default_rng(0).uniform(-1, 1, (6, 6))
+    f = jg.sum(jg.sigmoid(jg.where(e5 > 0.0, e5, 0.0)) * W)
+    outs = [f, jg.grad(f, x), jg.hessian(f, x)]
+    k = jg.compile([x], outs, fastmath=True)
+    assert k.aot and k.stats["aot"] == "built", k.stats["aot"]
+    a = np.random.default_rng(1).uniform(-1, 1, 6)
+    for g, w in zip(k(a), jg.evaluate(outs, {x: a})):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9)
