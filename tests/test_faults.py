@@ -335,6 +335,47 @@ def test_a_ctrl_c_during_the_first_import_of_numba_leaves_the_process_usable(tmp
     }
 
 
+_SWALLOWED_CHILD = r"""
+import json, os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
+import numpy as np, jitgrad as jg
+from jitgrad.codegen import kernel as K
+
+real = K._compile
+
+def swallowing(*a, **kw):
+    # a Ctrl-C that lands where Python ignores exceptions (a ctypes callback
+    # of llvmlite's: "Exception ignored on calling ctypes callback function")
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    return real(*a, **kw)
+
+K._compile = swallowing
+x = jg.vector("x_swallow", 3)
+res = {}
+try:
+    jg.compile([x], [jg.sum(jg.sin(x))])
+    res["first"] = "returned"
+except KeyboardInterrupt:
+    res["first"] = "interrupted"
+K._compile = real
+k = jg.compile([x], [jg.sum(jg.sin(x))])
+res["after"] = bool(np.isclose(k(np.ones(3)), 3 * np.sin(1.0)))
+print("RESULT " + json.dumps(res))
+"""
+
+
+def test_a_ctrl_c_swallowed_on_the_way_still_reaches_the_caller(tmp_path):
+    """llvmlite calls back into Python from C, where an exception is printed and
+    dropped: the SIGINT test saw a compile return after its Ctrl-C. The
+    interrupt is remembered and raised when the compile returns."""
+    res = run_child(_SWALLOWED_CHILD, str(tmp_path / "cache"))
+    assert res == {"first": "interrupted", "after": True}
+
+
 _LAZY_CHILD = r"""
 import json, os, shutil, sys
 import numpy as np, jitgrad as jg

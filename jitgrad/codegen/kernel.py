@@ -12,6 +12,7 @@ imported.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import importlib.util
 import io
@@ -20,8 +21,10 @@ import keyword
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
 import time
 import warnings
 import weakref
@@ -936,7 +939,8 @@ def compile(
         check=check,
     )
     try:
-        return _compile(inputs, outputs, **options)
+        with _ctrl_c_reaches_the_caller():
+            return _compile(inputs, outputs, **options)
     except KeyboardInterrupt:
         _forget_interrupted_imports()
         raise
@@ -951,6 +955,35 @@ def compile(
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
         options["cache"] = False
         return _compile(inputs, outputs, **options)
+
+
+@contextlib.contextmanager
+def _ctrl_c_reaches_the_caller():
+    """A Ctrl-C during the compile raises ``KeyboardInterrupt`` in the caller even
+    when it lands in a callback whose exceptions Python ignores (llvmlite's
+    object-cache notifier, a ctypes callback: "Exception ignored on calling
+    ctypes callback function ... KeyboardInterrupt"), after which the compile
+    went on and returned. Only Python's own handler in the main thread is
+    wrapped; a handler of the program's own is left alone."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    pending = []
+
+    def handler(signum, frame):
+        pending.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pending:  # raised once already, and swallowed on the way
+        raise KeyboardInterrupt
 
 
 #: Packages that a compile imports on first use (lazily, to keep cache hits quick).
