@@ -59,16 +59,26 @@ def _mode_problem(st, what) -> str | None:
     return None
 
 
-def _dir_problem(path, what) -> str | None:
+def _entry_problem(path, what, is_kind, kind, missing_ok=False) -> str | None:
+    """Why ``path`` (examined without following a link) is not a ``kind``
+    (``is_kind`` tests the mode) owned by this user and writable by nobody else."""
     try:
         st = os.lstat(path)
     except OSError as e:
+        if missing_ok and isinstance(e, FileNotFoundError):
+            return None
         return f"{what} cannot be examined ({e})"
     if stat.S_ISLNK(st.st_mode):
         return f"{what} is a symbolic link"
-    if not stat.S_ISDIR(st.st_mode):
-        return f"{what} is not a directory"
+    if not is_kind(st.st_mode):
+        return f"{what} is not a {kind}"
+    if _uid() is None:
+        return None
     return _mode_problem(st, what)
+
+
+def _dir_problem(path, what) -> str | None:
+    return _entry_problem(path, what, stat.S_ISDIR, "directory")
 
 
 def _parents_problem(path) -> str | None:
@@ -133,19 +143,7 @@ def directory_problem(d: str) -> str | None:
 def file_problem(path: str) -> str | None:
     """Why the cache file ``path`` must not be loaded, or None (also None when it
     does not exist: a missing file is rebuilt)."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        return f"{path} cannot be examined ({e})"
-    if stat.S_ISLNK(st.st_mode):
-        return f"{path} is a symbolic link"
-    if not stat.S_ISREG(st.st_mode):
-        return f"{path} is not a regular file"
-    if _uid() is None:
-        return None
-    return _mode_problem(st, path)
+    return _entry_problem(path, path, stat.S_ISREG, "regular file", missing_ok=True)
 
 
 def read_bytes(path: str) -> bytes:
