@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .graph import Node, consumers_count, toposort
+from .ops.core import CONST, OPS, VAR
 
 __all__ = ["pretty", "count_ops", "namespace"]
 
@@ -87,8 +88,6 @@ def _paren(text, prec, need):
 def _format(node: Node, args: list) -> tuple:
     """Text and precedence of ``node`` given its inputs' (text, precedence)."""
     op = node.op
-    p = node.p
-    name = op.name
     if op.infix is not None:
         sym, prec = op.infix
         if len(args) == 1:  # unary minus
@@ -108,37 +107,87 @@ def _format(node: Node, args: list) -> tuple:
         sep = sym if sym in ("*", "/") else f" {sym} "
         return f"{_paren(lt, lp, lneed)}{sep}{_paren(rt, rp, prec + 1)}", prec
     texts = [t for t, _ in args]
-    if name == "getitem":
-        return f"{_paren(args[0][0], args[0][1], ATOM)}[{_index_text(p['index'])}]", ATOM
-    if name in ("sum", "prod", "max", "min", "logsumexp"):
-        return f"{name}({texts[0]}{_axes_text(node)})", ATOM
-    if name == "reshape" or name == "broadcast_to":
-        return f"{name}({texts[0]}, {p['shape']})", ATOM
-    if name == "transpose":
-        return f"transpose({texts[0]}, {p['axes']})", ATOM
-    if name == "take":
-        return f"take({texts[0]}, {p['indices'].array.tolist()}, axis={p['axis']})", ATOM
-    if name == "take_add":
-        return (
-            f"take_add({texts[0]}, {p['indices'].array.tolist()}, axis={p['axis']}, n={p['n']})",
-            ATOM,
-        )
-    if name == "index_put":
-        return f"index_put({texts[0]}, s_[{_index_text(p['index'])}], {p['shape']})", ATOM
-    if name == "concatenate":
-        return f"concatenate([{', '.join(texts)}], axis={p['axis']})", ATOM
-    if name == "square":
-        return f"{_paren(texts[0], args[0][1], PREC_POW + 1)}**2", PREC_POW
-    if name == "cast":
-        return f"astype({texts[0]}, {p['dtype'].name})", ATOM
-    return f"{name}({', '.join(texts)})", ATOM
+    text = _TEXT.get(op)
+    if text is not None:
+        return text(node, args, texts)
+    return f"{op.name}({', '.join(texts)})", ATOM
+
+
+# The text of ops not written ``name(arg, ...)`` nor infix: op record ->
+# ``(node, [(text, precedence)], [text]) -> (text, precedence)``.
+_TEXT: dict = {}
+
+
+def _text_of(*names):
+    def register(f):
+        for name in names:
+            _TEXT[OPS[name]] = f
+        return f
+
+    return register
+
+
+@_text_of("getitem")
+def _getitem_text(node, args, texts):
+    return f"{_paren(args[0][0], args[0][1], ATOM)}[{_index_text(node.p['index'])}]", ATOM
+
+
+@_text_of("sum", "prod", "max", "min", "logsumexp")
+def _reduce_text(node, args, texts):
+    return f"{node.op.name}({texts[0]}{_axes_text(node)})", ATOM
+
+
+@_text_of("reshape", "broadcast_to")
+def _shape_text(node, args, texts):
+    return f"{node.op.name}({texts[0]}, {node.p['shape']})", ATOM
+
+
+@_text_of("transpose")
+def _transpose_text(node, args, texts):
+    return f"transpose({texts[0]}, {node.p['axes']})", ATOM
+
+
+@_text_of("take")
+def _take_text(node, args, texts):
+    p = node.p
+    return f"take({texts[0]}, {p['indices'].array.tolist()}, axis={p['axis']})", ATOM
+
+
+@_text_of("take_add")
+def _take_add_text(node, args, texts):
+    p = node.p
+    return (
+        f"take_add({texts[0]}, {p['indices'].array.tolist()}, axis={p['axis']}, n={p['n']})",
+        ATOM,
+    )
+
+
+@_text_of("index_put")
+def _index_put_text(node, args, texts):
+    p = node.p
+    return f"index_put({texts[0]}, s_[{_index_text(p['index'])}], {p['shape']})", ATOM
+
+
+@_text_of("concatenate")
+def _concatenate_text(node, args, texts):
+    return f"concatenate([{', '.join(texts)}], axis={node.p['axis']})", ATOM
+
+
+@_text_of("square")
+def _square_text(node, args, texts):
+    return f"{_paren(texts[0], args[0][1], PREC_POW + 1)}**2", PREC_POW
+
+
+@_text_of("cast")
+def _cast_text(node, args, texts):
+    return f"astype({texts[0]}, {node.p['dtype'].name})", ATOM
 
 
 def _cheap(node: Node) -> bool:
     """An element of a var (``v[0]``, ``W[1, 2]``): written where it is used."""
     return (
-        node.op.name == "getitem"
-        and node.inputs[0].op.name == "var"
+        node.op is OPS["getitem"]
+        and node.inputs[0].op is VAR
         and all(it[0] == "i" for it in node.p["index"])
     )
 
@@ -147,8 +196,7 @@ def _literal(node: Node, texts: dict, entries: dict):
     """Scalars stacked into a small tensor, written ``array([[a, b], [c, d]])``:
     ``reshape(s, (1,))`` of a scalar, a ``concatenate`` of those, and a reshape of
     that concatenation."""
-    name = node.op.name
-    if name == "reshape":
+    if node.op is OPS["reshape"]:
         x = node.inputs[0]
         if x.shape == () and node.shape == (1,):
             entries[id(node)] = [texts[id(x)][0]]
@@ -158,7 +206,7 @@ def _literal(node: Node, texts: dict, entries: dict):
             entries[id(node)] = items
             return f"array({_nest(items, node.shape)})"
         return None
-    if name == "concatenate" and node.ndim == 1:
+    if node.op is OPS["concatenate"] and node.ndim == 1:
         if all(id(i) in entries and i.ndim == 1 for i in node.inputs):
             items = [t for i in node.inputs for t in entries[id(i)]]
             entries[id(node)] = items
@@ -214,7 +262,7 @@ def render(outs: list, single: bool = False) -> tuple:
     """``(temporary lines, one text per output)``: :func:`pretty` in parts."""
     order = toposort(outs)
     uses = consumers_count(order)
-    taken = {n.p["name"] for n in order if n.op.name == "var"}
+    taken = {n.p["name"] for n in order if n.op is VAR}
     counter = [0]
 
     def fresh(prefix):
@@ -230,11 +278,10 @@ def render(outs: list, single: bool = False) -> tuple:
     entries: dict[int, list] = {}  # array literals: the entry texts, flat
     lines = []
     for node in order:
-        kind = node.op.name
-        if kind == "var":
+        if node.op is VAR:
             texts[id(node)] = (node.p["name"], ATOM)
             continue
-        if kind == "const":
+        if node.op is CONST:
             t = _const_text(node)
             if node.size > SMALL_ARRAY and uses.get(id(node), 0) >= 1:
                 name = fresh("c")
@@ -285,8 +332,6 @@ def count_ops(nodes) -> int:
 def namespace() -> dict:
     """Names that evaluate :func:`pretty` text with NumPy (NumPy plus
     ``sigmoid``, ``softplus``, ``logsumexp``, ``take_add``, ``index_put``, ``astype``)."""
-    from .ops import OPS
-
     ns = {k: getattr(np, k) for k in dir(np) if not k.startswith("_")}
     ns.update(
         sigmoid=OPS["sigmoid"].impl,
@@ -307,7 +352,6 @@ def namespace() -> dict:
 
 def _take_add(g, idx, axis, n):
     from .graph import Frozen
-    from .ops import OPS
 
     return OPS["take_add"].impl(g, Frozen(np.asarray(idx)), axis, n)
 

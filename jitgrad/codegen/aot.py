@@ -44,6 +44,8 @@ import tempfile
 
 import numpy as np
 
+from .trust import atomic_write
+
 log = logging.getLogger("jitgrad")
 
 FORMAT = 2  # 2: one void **args argument (1: one C argument per array)
@@ -443,8 +445,6 @@ def _import_extension(path: str):
 def _build_trampoline(so_path: str, man_path: str):
     import sysconfig
 
-    from .kernel import _atomic_write
-
     cc = find_cc()
     include = sysconfig.get_paths().get("include") or ""
     if cc is None:
@@ -472,8 +472,8 @@ def _build_trampoline(so_path: str, man_path: str):
         mod = _import_extension(out)  # the file checked is the file loaded
     man = {"format": FORMAT, "trampoline": os.path.basename(so_path)}
     man["so_sha256"] = hashlib.sha256(data).hexdigest()
-    _atomic_write(so_path, data)
-    _atomic_write(man_path, _seal(man))
+    atomic_write(so_path, data)
+    atomic_write(man_path, _seal(man))
     return mod
 
 
@@ -481,11 +481,10 @@ def _build_trampoline(so_path: str, man_path: str):
 
 
 def mark_unsupported(directory: str, name: str, host: str, reason: str):
-    from .kernel import _atomic_write
 
     _, man_path = paths(directory, name, host)
     man = {"format": FORMAT, "kernel": name, "host": host, "unsupported": reason}
-    _atomic_write(man_path, _seal(man))
+    atomic_write(man_path, _seal(man))
 
 
 def build(kernel, directory: str, name: str, host: str, cc: list, check=None) -> dict:
@@ -556,7 +555,6 @@ def link(ir: str, entry: str, directory: str, name: str, host: str, cc: list, ki
     import llvmlite.binding as llvm
 
     from .direct import host_target_machine, run_o3
-    from .kernel import _atomic_write
 
     mod = llvm.parse_assembly(ir)
     mod.get_function(entry).name = SYMBOL
@@ -620,8 +618,8 @@ def link(ir: str, entry: str, directory: str, name: str, host: str, cc: list, ki
         "llvmlite": llvmlite.__version__,
         "cc": cmd[0],
     }
-    _atomic_write(so_path, data)
-    _atomic_write(man_path, _seal(man))
+    atomic_write(so_path, data)
+    atomic_write(man_path, _seal(man))
     return man
 
 

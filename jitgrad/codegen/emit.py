@@ -18,8 +18,12 @@ import re
 import numpy as np
 
 from ..graph import Node
-from .lower import ACC, ARRAY, LEAF, MAP, VIEW, Schedule, schedule
-from .scalar_block import FAST, MATH, fast_op
+from ..ops.core import CONST, VAR
+from .helpers import PREAMBLE_HELPERS
+from .lower import Schedule, schedule
+from .lowering import ACC, ARRAY, LEAF, LOWERING, MAP, VIEW, fast_op, project, shift
+from .mathlib import EMIT as MATH
+from .scalar_block import FAST
 
 _RESERVED = re.compile(r"(t|s|c|i|p|acc|out|in)\d+|[rcqb]")
 SMALL_MATMUL = 4096
@@ -35,37 +39,10 @@ import numba as nb
 from numba import prange
 
 from jitgrad.codegen.errors import InputShapeError
-from jitgrad.codegen.nbmath import jg_cos, jg_exp, jg_log, jg_log1p, jg_sin
+from jitgrad.codegen.nbmath import {mathlib}
 
 _OPTS = dict(cache={cache}, error_model="numpy", fastmath={fastmath})
-"""
-
-PREAMBLE_HELPERS = """
-
-@nb.njit(inline="always", **_OPTS)
-def _sigmoid(x):
-    if x >= 0:
-        return 1.0 / (1.0 + np.exp(-x))
-    e = np.exp(x)
-    return e / (1.0 + e)
-
-
-@nb.njit(inline="always", **_OPTS)
-def _softplus(x):
-    # log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|))
-    return max(x, 0.0) + np.log1p(np.exp(-abs(x)))
-
-
-@nb.njit(inline="always", **_OPTS)
-def _maximum(a, b):
-    # NumPy's maximum: nan if either is nan
-    return a if (a >= b or a != a) else b
-
-
-@nb.njit(inline="always", **_OPTS)
-def _minimum(a, b):
-    return a if (a <= b or a != a) else b
-"""
+""".replace("{mathlib}", ", ".join(f"jg_{name}" for name in sorted(MATH)))
 
 PREAMBLE = PREAMBLE_HEAD + PREAMBLE_HELPERS
 
@@ -95,9 +72,9 @@ def _label(node: Node) -> str:
 
     args = []
     for i in node.inputs:
-        if i.op.name == "var":
+        if i.op is VAR:
             args.append((i.p["name"], 6))
-        elif i.op.name == "const" and i.ndim == 0:
+        elif i.op is CONST and i.ndim == 0:
             args.append((repr(i.params[0][1].array.item()), 6))
         else:
             args.append((f"<{i.op.name}>", 6))
@@ -196,7 +173,7 @@ class Emitter:
     # ------------------------------------------------------------------ reads
     def scalar_of(self, node: Node) -> str:
         """Expression of a 0-d value."""
-        if node.op.name == "const":
+        if node.op is CONST:
             return _literal(node.params[0][1].array.item(), node.dtype)
         return self.names[id(node)]
 
@@ -206,12 +183,12 @@ class Emitter:
             return local[id(inp)]
         if self.sched.cls[id(inp)] == VIEW:
             # Never stored: recomputed from its inputs at this index.
-            if inp.op.name == "sum":
+            if LOWERING[inp.op].inline_small:
                 return self.inline_sum(inp, index, local)
             return self.map_expr(inp, index, local)
         if inp.ndim == 0:
             return self.scalar_of(inp)
-        if inp.op.name == "const":
+        if inp.op is CONST:
             u = inp.params[0][1].uniform
             if u is not None:
                 return _literal(u, inp.dtype)
@@ -261,55 +238,15 @@ class Emitter:
         return cache[id(node)]
 
     # ------------------------------------------------------------------ index maps
-    @staticmethod
-    def project(inp_shape, out_shape, I):
-        """Index of a broadcast operand of shape ``inp_shape`` at output index ``I``."""
-        off = len(out_shape) - len(inp_shape)
-        return [
-            "0" if d == 1 and out_shape[off + k] != 1 else I[off + k]
-            for k, d in enumerate(inp_shape)
-        ]
+    project = staticmethod(project)
 
     def map_index(self, node: Node, I: list) -> list:
         """For a map node at index I: the index at which it reads its (first) input."""
-        name = node.op.name
-        x = node.inputs[0]
-        p = node.p
-        if name == "broadcast_to":
-            return self.project(x.shape, node.shape, I)
-        if name == "transpose":
-            J = [None] * x.ndim
-            for j, a in enumerate(p["axes"]):
-                J[a] = I[j]
-            return J
-        if name == "getitem":
-            return _basic_index(p["index"], I)
-        if name == "take":
-            return self.gather_index(p["indices"].array, p["axis"], I)
-        if name == "reshape":
-            nz = [i for i, d in zip(I, node.shape) if d != 1]
-            J, q = [], 0
-            for d in x.shape:
-                if d == 1:
-                    J.append("0")
-                else:
-                    J.append(nz[q])
-                    q += 1
-            return J
-        raise NotImplementedError(name)
+        return LOWERING[node.op].index(self, node, I)
 
     def acc_index(self, node: Node, I: list) -> list:
         """For an accumulate node at input index I: the output index it updates."""
-        name = node.op.name
-        p = node.p
-        if name in ("sum", "prod", "max", "min"):
-            return [i for k, i in enumerate(I) if k not in p["axes"]]
-        # A scatter writes where the matching gather reads.
-        if name == "index_put":
-            return _basic_index(p["index"], I)
-        if name == "take_add":
-            return self.gather_index(p["indices"].array, p["axis"], I)
-        raise NotImplementedError(name)
+        return LOWERING[node.op].index(self, node, I)
 
     def gather_index(self, idx, axis: int, I: list) -> list:
         """Index of the gathered axis ``axis`` through the constant index array ``idx``."""
@@ -523,7 +460,7 @@ class Emitter:
                     for x in n.inputs:
                         self._trace(x, self.project(x.shape, n.shape, I), reads)
                 else:
-                    if n.op.name == "take":
+                    if LOWERING[n.op].gathers:
                         return False
                     self._trace(n.inputs[0], self.map_index(n, I), reads)
         except _NoTrace:
@@ -546,9 +483,9 @@ class Emitter:
         if self.sched.cls[id(node)] != VIEW:
             reads.append((node, list(I)))
             return
-        if node.op.name == "take":
+        if LOWERING[node.op].gathers:
             raise _NoTrace
-        if node.op.name == "sum":
+        if LOWERING[node.op].inline_small:
             x = node.inputs[0]
             axes = node.p["axes"]
             for ks in np.ndindex(*[x.shape[a] for a in axes]):
@@ -695,8 +632,8 @@ class Emitter:
                 self.names[id(n)] = self.names[id(root)]
                 continue
             if cls == ACC:
-                init = _acc_init(n)
-                if n.ndim == 0 and n.op.name in ("sum", "prod", "max", "min"):
+                init = LOWERING[n.op].init(n)
+                if n.ndim == 0 and LOWERING[n.op].reduction:
                     a = self.fresh("acc")
                     L.append(f"    {a} = {_literal(init, n.dtype)}")
                     acc_init[id(n)] = a
@@ -732,7 +669,7 @@ class Emitter:
                 v = self.read(n.inputs[0], I, local)
                 if id(n) in acc_init:
                     a = acc_init[id(n)]
-                    L.append(f"{ind}{_combine(n, a, v)}  # {_label(n)}")
+                    L.append(f"{ind}{LOWERING[n.op].combine(a, v)}  # {_label(n)}")
                 else:
                     O = self.acc_index(n, I)
                     tgt = f"{self.names[id(n)]}[{', '.join(O)}]"
@@ -742,7 +679,7 @@ class Emitter:
                     elif id(n) in sched.root_of:
                         L.append(f"{ind}{tgt} += {v}  # {_label(n)}, summed")
                     else:
-                        L.append(f"{ind}{_combine(n, tgt, v)}  # {_label(n)}")
+                        L.append(f"{ind}{LOWERING[n.op].combine(tgt, v)}  # {_label(n)}")
         return local
 
     def emit_gather_cells(self, g, acc_init: dict):
@@ -812,10 +749,10 @@ class Emitter:
                     if not any(sh):
                         terms.append(self.read(part.inputs[0], I, local))
                         continue
-                    J = [_shift(I[a], sh[a]) for a in range(d)]
+                    J = [shift(I[a], sh[a]) for a in range(d)]
                     slocal = shifted.setdefault(tuple(sh), {})
                     terms.append(self.shifted_value(g, part.inputs[0], J, slocal, ind))
-                O = [_shift(I[a], c[a]) for a in range(d)]
+                O = [shift(I[a], c[a]) for a in range(d)]
                 value = " + ".join(terms) if terms else _literal(0.0, sg.root.dtype)
                 if sg.root.dtype == np.float32 and len(terms) > 1:
                     value = f"np.float32({value})"
@@ -875,7 +812,7 @@ class Emitter:
             for x in ins:
                 if id(x) in index:
                     operands.append(("v", index[id(x)]))
-                elif x.op.name == "const" and x.dtype != np.bool_:
+                elif x.op is CONST and x.dtype != np.bool_:
                     v = float(x.params[0][1].array.item())
                     operands.append(("c", v, x.dtype.name))
                 else:
@@ -949,7 +886,9 @@ class Emitter:
         for n in [n for gg in [g, *self.nested.get(id(g), [])] for n in gg.nodes]:
             if id(n) in self.sched.gather_of:
                 continue  # written as a gather: one write per element
-            if self.sched.cls[id(n)] == ACC and not (n.ndim == 0 and n.op.name in ("sum", "prod")):
+            if self.sched.cls[id(n)] == ACC and not (
+                n.ndim == 0 and LOWERING[n.op].parallel_reduce
+            ):
                 return False
         return True
 
@@ -967,10 +906,10 @@ class Emitter:
             elif k is not None:
                 # x ** 6 as repeated multiplication (Numba's integer power), not libm pow.
                 expr = f"({args[0]} ** {k})"
-            elif op.name in MATH and fast_op(n):
+            elif LOWERING[op].llvm in MATH and fast_op(n):
                 # jitgrad's own float64 exp/log/sin ... (see mathlib): no libm call,
                 # so loops over them vectorise.
-                expr = f"jg_{op.name}({args[0]})"
+                expr = f"jg_{LOWERING[op].llvm}({args[0]})"
             else:
                 expr = emit.format(*args)
             if n.dtype == np.float32:
@@ -981,82 +920,76 @@ class Emitter:
         return self.read(n.inputs[0], J, local)
 
     def array_name(self, node: Node) -> str:
-        if node.op.name == "const":
+        if node.op is CONST:
             return self.const_name(node)
         return self.names[id(node)]
 
     def emit_array(self, n: Node):
+        """Whole-array code for ``n`` (its lowering entry's ``array``)."""
+        self.lines.append(f"    # {_label(n)}")
+        LOWERING[n.op].array(self, n)
+
+    def emit_reshape(self, n: Node):
         L = self.lines
-        name = n.op.name
-        L.append(f"    # {_label(n)}")
-        if name == "reshape":
-            x = n.inputs[0]
-            xn = self.array_name(x)
-            if self.mode == "inner":
-                # A copy into scratch memory: np.ascontiguousarray would allocate, and
-                # reshape's run-time size check raises through Numba's runtime.
-                t = self.alloc(n)
-                I = [f"i{k}" for k in range(x.ndim)]
-                flat = " + ".join(
-                    f"{I[k]} * {int(np.prod(x.shape[k + 1 :]))}" for k in range(x.ndim)
-                )
-                ind = "    "
-                for k, dim in enumerate(x.shape):
-                    L.append(f"{ind}for {I[k]} in range({dim}):")
-                    ind += "    "
-                if x.ndim == 0:
-                    L.append(f"    {t}[{', '.join(['0'] * n.ndim)}] = {xn}")
-                    return
-                f = self.fresh("p")  # the flat position
-                L.append(f"{ind}{f} = {flat}")
-                out = []
-                for k, dim in enumerate(n.shape):
-                    stride = int(np.prod(n.shape[k + 1 :]))
-                    if dim == 1:
-                        out.append("0")
-                    elif k == 0:
-                        out.append(f"{f} // {stride}" if stride > 1 else f)
-                    else:
-                        out.append(f"({f} // {stride}) % {dim}" if stride > 1 else f"{f} % {dim}")
-                L.append(f"{ind}{t}[{', '.join(out)}] = {xn}[{', '.join(I)}]")
-                return
-            t = self.fresh("t")
-            self.names[id(n)] = t
-            L.append(f"    {t} = np.ascontiguousarray({xn}).reshape({tuple(n.shape)})")
-            return
-        if name == "transpose":
-            t = self.fresh("t")
-            self.names[id(n)] = t
-            L.append(f"    {t} = {self.array_name(n.inputs[0])}.T")
-            return
-        if name == "concatenate":
+        x = n.inputs[0]
+        xn = self.array_name(x)
+        if self.mode == "inner":
+            # A copy into scratch memory: np.ascontiguousarray would allocate, and
+            # reshape's run-time size check raises through Numba's runtime.
             t = self.alloc(n)
-            axis = n.p["axis"]
-            # Explicit copy loops: slice assignment costs Numba ~1 s of compile time
-            # per distinct operand type.
-            start = 0
-            I = [f"i{k}" for k in range(n.ndim)]
-            O = list(I)
-            for x in n.inputs:
-                O[axis] = I[axis] if start == 0 else f"{I[axis]} + {start}"
-                if x.op.name == "const" and x.params[0][1].uniform is not None:
-                    v = _literal(x.params[0][1].uniform, n.dtype)
+            I = [f"i{k}" for k in range(x.ndim)]
+            flat = " + ".join(f"{I[k]} * {int(np.prod(x.shape[k + 1 :]))}" for k in range(x.ndim))
+            ind = "    "
+            for k, dim in enumerate(x.shape):
+                L.append(f"{ind}for {I[k]} in range({dim}):")
+                ind += "    "
+            if x.ndim == 0:
+                L.append(f"    {t}[{', '.join(['0'] * n.ndim)}] = {xn}")
+                return
+            f = self.fresh("p")  # the flat position
+            L.append(f"{ind}{f} = {flat}")
+            out = []
+            for k, dim in enumerate(n.shape):
+                stride = int(np.prod(n.shape[k + 1 :]))
+                if dim == 1:
+                    out.append("0")
+                elif k == 0:
+                    out.append(f"{f} // {stride}" if stride > 1 else f)
                 else:
-                    v = f"{self.array_name(x)}[{', '.join(I)}]"
-                ind = "    "
-                for k, dim in enumerate(x.shape):
-                    L.append(f"{ind}for {I[k]} in range({dim}):")
-                    ind += "    "
-                L.append(f"{ind}{t}[{', '.join(O)}] = {v}")
-                start += x.shape[axis]
+                    out.append(f"({f} // {stride}) % {dim}" if stride > 1 else f"{f} % {dim}")
+            L.append(f"{ind}{t}[{', '.join(out)}] = {xn}[{', '.join(I)}]")
             return
-        if name == "matmul":
-            self.emit_matmul(n)
-            return
-        if name == "logsumexp":
-            self.emit_logsumexp(n)
-            return
-        raise NotImplementedError(name)
+        t = self.fresh("t")
+        self.names[id(n)] = t
+        L.append(f"    {t} = np.ascontiguousarray({xn}).reshape({tuple(n.shape)})")
+
+    def emit_transpose(self, n: Node):
+        """A 2-d transpose read by BLAS: the free view ``x.T``."""
+        t = self.fresh("t")
+        self.names[id(n)] = t
+        self.lines.append(f"    {t} = {self.array_name(n.inputs[0])}.T")
+
+    def emit_concatenate(self, n: Node):
+        L = self.lines
+        t = self.alloc(n)
+        axis = n.p["axis"]
+        # Explicit copy loops: slice assignment costs Numba ~1 s of compile time
+        # per distinct operand type.
+        start = 0
+        I = [f"i{k}" for k in range(n.ndim)]
+        O = list(I)
+        for x in n.inputs:
+            O[axis] = I[axis] if start == 0 else f"{I[axis]} + {start}"
+            if x.op is CONST and x.params[0][1].uniform is not None:
+                v = _literal(x.params[0][1].uniform, n.dtype)
+            else:
+                v = f"{self.array_name(x)}[{', '.join(I)}]"
+            ind = "    "
+            for k, dim in enumerate(x.shape):
+                L.append(f"{ind}for {I[k]} in range({dim}):")
+                ind += "    "
+            L.append(f"{ind}{t}[{', '.join(O)}] = {v}")
+            start += x.shape[axis]
 
     def emit_matmul(self, n: Node):
         L = self.lines
@@ -1303,7 +1236,8 @@ class _Registers:
     def holds(self, n, O: list) -> bool:
         sched = self.em.sched
         return (
-            n.op.name == "sum"
+            LOWERING[n.op].reduction
+            and LOWERING[n.op].additive
             and n.dtype == np.float64
             and id(n) not in self.acc_init
             and id(n) not in sched.root_of
@@ -1333,10 +1267,10 @@ def _quote(name: str) -> str:
 
 def _int_exponent(n: Node):
     """The exponent of ``power(x, k)`` when it is a small integer constant, else None."""
-    if n.op.name != "power":
+    if not LOWERING[n.op].int_power:
         return None
     e = n.inputs[1]
-    if e.op.name != "const":
+    if e.op is not CONST:
         return None
     u = e.params[0][1].uniform
     if u is None or u != int(u) or abs(u) > 64:
@@ -1350,70 +1284,3 @@ def _fm(fastmath):
     if fastmath is True:
         return "{'reassoc', 'contract', 'nsz', 'arcp'}"
     return repr(set(fastmath))
-
-
-def _basic_index(index, I: list) -> list:
-    """The input index of a basic index (ints, slices, new axes) at output index I."""
-    J, j = [], 0
-    for it in index:
-        if it[0] == "n":
-            j += 1
-        elif it[0] == "i":
-            J.append(str(it[1]))
-        else:
-            _, start, _stop, step = it
-            J.append(_affine(start, step, I[j]))
-            j += 1
-    J.extend(I[j:])
-    return J
-
-
-_SHIFTED = re.compile(r"(i\d+)(?: ([+-]) (\d+))?")
-
-
-def _shift(i: str, k: int) -> str:
-    """Loop index expression ``i`` (``i0`` or ``i0 + 2``) plus the constant ``k``."""
-    m = _SHIFTED.fullmatch(i)
-    if m is None:
-        return i if k == 0 else f"({i}) + {k}" if k > 0 else f"({i}) - {-k}"
-    k += int(m.group(3) or 0) * (-1 if m.group(2) == "-" else 1)
-    return m.group(1) if k == 0 else f"{m.group(1)} + {k}" if k > 0 else f"{m.group(1)} - {-k}"
-
-
-def _affine(start, step, i):
-    if step == 1:
-        return _shift(i, start)
-    if not i.isidentifier():
-        i = f"({i})"
-    if start == 0:
-        return f"{step} * {i}"
-    return f"{start} + {step} * {i}" if step > 0 else f"{start} - {-step} * {i}"
-
-
-def _acc_init(n: Node):
-    name = n.op.name
-    if name == "prod":
-        return 1.0
-    if name == "max":
-        return -np.inf
-    if name == "min":
-        return np.inf
-    return 0.0
-
-
-def _combine(n: Node, target: str, v: str) -> str:
-    name = n.op.name
-    if name == "sum" or name == "take_add":
-        return f"{target} += {v}"
-    if name == "prod":
-        return f"{target} *= {v}"
-    if name == "max":
-        return f"{target} = {v} if ({v} > {target} or {v} != {v}) else {target}"
-    if name == "min":
-        return f"{target} = {v} if ({v} < {target} or {v} != {v}) else {target}"
-    if name == "index_put":
-        return f"{target} = {v}"
-    raise NotImplementedError(name)
-
-
-_ = (ARRAY, LEAF)

@@ -23,7 +23,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -34,9 +33,11 @@ import numpy as np
 from .. import progress
 from ..evaluate import evaluate
 from ..graph import Node, toposort
+from ..ops.core import VAR
 from ..printing import count_ops
 from ..shapes import fmt
 from .errors import InputShapeError
+from .trust import atomic_write as _atomic_write
 
 log = logging.getLogger("jitgrad")
 
@@ -214,20 +215,6 @@ def _usable_dir(d: str, stacklevel=2) -> bool:
             stacklevel=stacklevel,
         )
     return False
-
-
-def _atomic_write(path: str, data: bytes):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 _HEADER = "# jitgrad kernel sha256="
@@ -1023,7 +1010,7 @@ def _compile(
         inputs = [inputs]
     inputs = list(inputs)
     for v in inputs:
-        if not isinstance(v, Node) or v.op.name != "var":
+        if not isinstance(v, Node) or v.op is not VAR:
             raise TypeError(f"compile: inputs must be var nodes, got {v!r}")
     if len({id(v) for v in inputs}) != len(inputs):
         raise ValueError("compile: an input is listed twice")
@@ -1036,7 +1023,7 @@ def _compile(
             raise TypeError(f"compile: outputs must be nodes, got {type(o).__name__}")
     declared = {id(v) for v in inputs}
     for n in toposort(outs):
-        if n.op.name == "var" and id(n) not in declared:
+        if n.op is VAR and id(n) not in declared:
             raise ValueError(
                 f"compile: the outputs depend on input {n.p['name']!r} of shape {fmt(n.shape)}, "
                 "which is not in inputs"

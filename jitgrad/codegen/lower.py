@@ -1,6 +1,7 @@
 """Lowering: schedule a graph into fused loop nests.
 
-Every op node falls in one of three classes (the table ``LOWERING``):
+Every op node falls in one of three classes (its entry in the table
+:data:`~.lowering.LOWERING` says which):
 
 ``map``        one value per element of its own shape, read from its inputs at an
                index that is a function of the loop index (elementwise ops,
@@ -25,39 +26,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..graph import Node, consumers_count, toposort
+from .lowering import ACC, ALIAS, ARRAY, LEAF, LOWERING, MAP, VIEW, loop_kind
 
-MAP, ACC, ARRAY, LEAF, ALIAS, VIEW = "map", "accumulate", "array", "leaf", "alias", "view"
-
-_ACC_OPS = {"sum", "prod", "max", "min", "index_put", "take_add"}
-_SCATTER_OPS = {"index_put", "take_add"}
-_CHEAP = {"add", "subtract", "multiply", "negative"}
 MAX_RECOMPUTE = 3  # arithmetic ops recomputed per read instead of storing a value
 SMALL_REDUCE = 4  # sums over at most this many elements are computed where read
 MAX_INLINE_REDUCE = 24  # arithmetic ops of such a sum (all its terms together)
 MAX_SHIFT_RECOMPUTE = 24  # loop nodes recomputed at shifted indices per slice gather
-_ARRAY_OPS = {"matmul", "concatenate", "logsumexp"}
-_MAP_STRUCT = {"broadcast_to", "getitem", "transpose", "take"}
-
-
-def reshape_is_map(node: Node) -> bool:
-    """True when a reshape only inserts or removes size-1 axes (an index remap)."""
-    (x,) = node.inputs
-    return [d for d in x.shape if d != 1] == [d for d in node.shape if d != 1]
 
 
 def node_class(node: Node) -> str:
-    op = node.op
-    if not op.is_op:
-        return LEAF
-    if op.kind == "elementwise" or op.name in _MAP_STRUCT:
-        return MAP
-    if op.name == "reshape":
-        return MAP if reshape_is_map(node) else ARRAY
-    if op.name in _ACC_OPS:
-        return ACC
-    if op.name in _ARRAY_OPS:
-        return ARRAY
-    raise NotImplementedError(f"op {op.name!r} has no lowering")
+    """The node's loop kind, from its op's lowering entry."""
+    return loop_kind(node)
 
 
 def space_of(node: Node, cls: str) -> tuple:
@@ -117,10 +96,11 @@ def scatter_sums(order: list, outputs: list) -> dict:
     out_ids = {id(o) for o in outputs}
     is_ss: dict[int, bool] = {}
     for n in order:
-        if n.op.name in _SCATTER_OPS:
+        low = LOWERING[n.op]
+        if low.scatter:
             is_ss[id(n)] = True
         elif (
-            n.op.name == "add"
+            low.joins_scatters
             and all(
                 is_ss.get(id(i))
                 and i.shape == n.shape
@@ -134,7 +114,7 @@ def scatter_sums(order: list, outputs: list) -> dict:
             is_ss[id(n)] = True
     root_of: dict[int, Node] = {}
     for n in reversed(order):
-        if n.op.name != "add" or not is_ss.get(id(n)):
+        if not LOWERING[n.op].joins_scatters or not is_ss.get(id(n)):
             continue
         root = root_of.setdefault(id(n), n)
         for i in n.inputs:
@@ -152,15 +132,14 @@ def matmul_transposes(order: list, outputs: list) -> set:
     out_ids = {id(o) for o in outputs}
     views: set[int] = set()
     for n in reversed(order):  # readers before the nodes they read
-        shaped = (n.op.name == "transpose" and n.ndim == 2 and n.inputs[0].ndim == 2) or (
-            n.op.name == "reshape" and n.inputs[0].ndim > 0
-        )
+        can_view = LOWERING[n.op].blas_view
+        shaped = can_view is not None and can_view(n)
         rs = readers.get(id(n), ())
         if (
             shaped
             and id(n) not in out_ids
             and rs
-            and all(r.op.name == "matmul" or id(r) in views for r in rs)
+            and all(LOWERING[r.op].blas or id(r) in views for r in rs)
         ):
             views.add(id(n))
     return views
@@ -180,10 +159,10 @@ def index_views(order: list, outputs: list, blas_views: set, root_of: dict) -> s
     for n in order:
         if not n.op.is_op:
             cost[id(n)] = 0
-        elif n.op.name in _CHEAP or (n.op.kind != "elementwise" and node_class(n) == MAP):
+        elif LOWERING[n.op].cheap or (n.op.kind != "elementwise" and node_class(n) == MAP):
             parts = [cost.get(id(i)) for i in n.inputs]
             if all(p is not None for p in parts):
-                total = sum(parts) + (n.op.name in _CHEAP)
+                total = sum(parts) + LOWERING[n.op].cheap
                 if total <= MAX_RECOMPUTE:
                     cost[id(n)] = total
     uses = consumers_count(order)
@@ -201,7 +180,7 @@ def index_views(order: list, outputs: list, blas_views: set, root_of: dict) -> s
             views.update(_private_chain(n.inputs[0], cost, uses))
             continue
         structural = n.op.is_op and n.op.kind != "elementwise" and node_class(n) == MAP
-        cheap = n.op.name in _CHEAP and id(n) in cost
+        cheap = LOWERING[n.op].cheap and id(n) in cost
         if (structural or cheap) and id(n) not in out_ids and id(n) not in blas_views:
             ok = True
             for r in readers.get(id(n), ()):
@@ -217,7 +196,8 @@ def index_views(order: list, outputs: list, blas_views: set, root_of: dict) -> s
 
 def _slice_starts(n: Node):
     """The start of each axis of an ``index_put`` made only of step-1 slices, else None."""
-    if n.op.name != "index_put" or n.ndim == 0:
+    low = LOWERING[n.op]
+    if not (low.scatter and low.basic_index) or n.ndim == 0:
         return None
     starts = []
     for it in n.p["index"]:
@@ -235,7 +215,7 @@ def slice_gathers(order: list, root_of: dict, cls: dict, group_of: dict) -> dict
     parts_of: dict[int, list] = {}
     roots: dict[int, Node] = {}
     for n in order:
-        if n.op.name not in _SCATTER_OPS or cls.get(id(n)) != ACC:
+        if not LOWERING[n.op].scatter or cls.get(id(n)) != ACC:
             continue
         root = root_of.get(id(n), n)
         roots[id(root)] = root
@@ -277,7 +257,7 @@ def _one_direct_reader(n: Node, rs, blas_views, root_of) -> bool:
     c = node_class(r)
     if c == MAP:
         return r.op.kind == "elementwise" and r.shape == n.shape
-    return c == ACC and r.op.name in ("sum", "prod", "max", "min")
+    return c == ACC and LOWERING[r.op].reduction
 
 
 def _private_chain(n: Node, cost: dict, uses: dict):
@@ -305,7 +285,7 @@ def _chain_cost(n: Node, cost: dict) -> int:
 def _inline_reduction(n: Node, cost: dict, uses: dict) -> bool:
     """A sum over at most ``SMALL_REDUCE`` elements of a cheap private expression:
     computed where it is read (no array of partial sums)."""
-    if n.op.name != "sum" or not n.inputs[0].op.is_op or np.dtype(n.dtype).kind != "f":
+    if not LOWERING[n.op].inline_small or not n.inputs[0].op.is_op or np.dtype(n.dtype).kind != "f":
         return False
     x = n.inputs[0]
     extent = 1

@@ -19,8 +19,6 @@ from numba.extending import intrinsic
 
 from . import mathlib
 
-__all__ = ["jg_exp", "jg_log", "jg_log1p", "jg_sin", "jg_cos"]
-
 
 def _make(name: str):
     emit = mathlib.EMIT[name]
@@ -41,8 +39,8 @@ def _make(name: str):
     return intrinsic(typer)
 
 
-jg_exp = _make("exp")
-jg_log = _make("log")
-jg_log1p = _make("log1p")
-jg_sin = _make("sin")
-jg_cos = _make("cos")
+# One Numba intrinsic per function of the mathlib: jg_exp, jg_log, jg_log1p, jg_sin, jg_cos.
+for _name in mathlib.EMIT:
+    globals()[f"jg_{_name}"] = _make(_name)
+__all__ = [f"jg_{_name}" for _name in mathlib.EMIT]
+del _name

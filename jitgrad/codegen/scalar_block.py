@@ -56,7 +56,7 @@ def _helpers() -> dict:
     if not _HELPERS:
         import numba as nb
 
-        from .emit import PREAMBLE_HELPERS
+        from .helpers import PREAMBLE_HELPERS
 
         env = {"np": np, "nb": nb, "_OPTS": dict(cache=False, error_model="numpy")}
         exec(PREAMBLE_HELPERS, env)  # noqa: S102 - our own fixed source
@@ -187,13 +187,3 @@ def fast_instruction(builder, op: str, args: list):
     if op == "square":
         return builder.fmul(args[0], args[0])
     raise ValueError(f"not a FAST operation: {op}")
-
-
-def fast_op(node) -> str | None:
-    """The instruction name for ``node`` when it has one on float64 values."""
-    name = node.op.name
-    if name not in FAST or node.dtype != np.float64:
-        return None
-    if any(i.dtype != np.float64 for i in node.inputs):
-        return None
-    return name

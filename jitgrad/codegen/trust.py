@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 
 __all__ = ["directory_problem", "read_bytes", "file_problem", "UntrustedFile"]
 
@@ -168,3 +169,20 @@ def read_bytes(path: str) -> bytes:
         if why:
             raise UntrustedFile(why)
         return f.read()
+
+
+def atomic_write(path: str, data: bytes):
+    """Write ``data`` to ``path`` through a temporary file in the same folder and
+    a rename, so that a reader sees the old file or the whole new one, never a
+    part (a failed write leaves no temporary behind)."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
