@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import hashlib
 import importlib.util
 import io
@@ -1003,9 +1004,71 @@ def _forget_interrupted_imports():
 def _compile(
     inputs, outputs, *, simplify, cache, parallel, batch, fastmath, max_ops, aot, check
 ) -> Kernel:
-    """The body of :func:`compile` (whose signature has the defaults)."""
+    """The body of :func:`compile` (whose signature has the defaults): a pipeline
+    of stages, each a function returning a value: validate, digest, cache
+    lookup, then (on a miss) simplify and lower to an :class:`_Artifact`, write
+    it to the cache, and hand it to a backend (direct LLVM, the ahead-of-time
+    library, Numba JIT); last the kernel's checks."""
     t0 = time.perf_counter()
     stats = {}
+    inputs, outs, single = _validate(inputs, outputs, batch)
+    options = dict(
+        simplify=simplify,
+        parallel=bool(parallel),
+        batch=bool(batch),
+        fastmath=_fm_key(fastmath),
+        single=single,
+    )
+    with progress.task(lambda: _describe(inputs, outs)) as rep:
+        rep.phase("hash")
+        name = "k_" + graph_digest(inputs, outs, options)[:24]
+        stats["hash"] = time.perf_counter() - t0
+
+        directory = cache_dir() if cache else None
+        if directory is not None and not _usable_dir(directory, stacklevel=4):
+            directory = None
+        stats["cache_hit"] = False
+        aot = _aot_wanted(aot)
+        host = _aot_host(aot, directory, parallel, batch, stats)
+        kernel, module, source = None, None, None
+        if directory is not None:
+            kernel, module, source = _lookup(
+                inputs, outs, single, stats, options, rep, directory, name, host
+            )
+        final_outs = outs
+        if kernel is None and module is None:
+            art = _lower(inputs, outs, simplify, max_ops, directory is not None, fastmath,
+                         parallel and not batch, single, stats, rep)  # fmt: skip
+            final_outs = art.outputs
+            source, loader = _write(art, directory, name, rep)
+            if art.direct is not None and aot is not False and not batch and not parallel:
+                # One block of LLVM instructions: compiled by llvmlite alone (see
+                # .direct); aot=False asks for Numba only.
+                kernel = _direct_kernel(
+                    inputs, art.outputs, single, source, stats, options, art.direct, loader, rep,
+                    directory, name, host,
+                )  # fmt: skip
+            if kernel is None:
+                module = loader()
+        if kernel is None:
+            kernel = _numba_kernel(
+                inputs, final_outs, single, module, source, stats, options, rep, directory, name,
+                host, aot is True, batch,
+            )  # fmt: skip
+        kernel._specialize()
+        _after_build(kernel, inputs, outs, check, stats, rep, directory, name, host)
+    stats["total"] = time.perf_counter() - t0
+    log.info(
+        "jitgrad: compiled %d output(s) in %.3f s (%s)",
+        len(outs),
+        stats["total"],
+        ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in stats.items()),
+    )
+    return kernel
+
+
+def _validate(inputs, outputs, batch):
+    """``(inputs, outputs, single)`` as lists, or the error a caller needs."""
     if isinstance(inputs, Node):
         inputs = [inputs]
     inputs = list(inputs)
@@ -1030,148 +1093,130 @@ def _compile(
             )
     if batch and not inputs:
         raise ValueError("compile: batch=True needs at least one input")
-    options = dict(
-        simplify=simplify,
-        parallel=bool(parallel),
-        batch=bool(batch),
-        fastmath=_fm_key(fastmath),
-        single=single,
-    )
-    with progress.task(lambda: _describe(inputs, outs)) as rep:
-        rep.phase("hash")
-        digest = graph_digest(inputs, outs, options)
-        stats["hash"] = time.perf_counter() - t0
-        name = f"k_{digest[:24]}"
+    return inputs, outs, single
 
-        directory = cache_dir() if cache else None
-        if directory is not None and not _usable_dir(directory, stacklevel=4):
-            directory = None
 
-        module = None
-        source = None
-        simplified = None
-        stats["cache_hit"] = False
-        aot = _aot_wanted(aot)
-        host = _aot_host(aot, directory, parallel, batch, stats)
-        kernel = None
-        if directory is not None:
-            rep.phase("cache lookup")
-            path = os.path.join(directory, name + ".py")
-            npz_path = os.path.join(directory, name + ".npz")
-            found = _read_verified(path, npz_path) if os.path.exists(path) else None
-            text = None if found is None else found[0]
-            if found is not None and host is not None:
-                rep.phase("aot load")
-                t = time.perf_counter()
-                kernel = _aot_kernel(inputs, outs, single, found, stats, options, name, path, host)
-                stats["aot_load"] = time.perf_counter() - t
-            if kernel is not None:
-                stats["cache_hit"] = True
-            elif text is not None:
-                try:
-                    t = time.perf_counter()
-                    module = _import_file(path, "jitgrad_kernel_" + name[2:])
-                    stats["import"] = time.perf_counter() - t
-                    source = text
-                    stats["cache_hit"] = True
-                except Exception as e:  # a stale or broken entry is rebuilt, never fatal
-                    log.warning("jitgrad: cache entry %s unusable (%s); rebuilding", path, e)
-                    module = None
-            elif os.path.exists(path):
-                log.warning("jitgrad: cache entry %s is corrupt; rebuilding", path)
+def _lookup(inputs, outs, single, stats, options, rep, directory, name, host):
+    """The cache entry ``name``: ``(kernel, None, source)`` when its ahead-of-time
+    library loads, ``(None, module, source)`` when its module does, else
+    ``(None, None, None)`` (a stale or broken entry is rebuilt, never fatal)."""
+    rep.phase("cache lookup")
+    path = os.path.join(directory, name + ".py")
+    npz_path = os.path.join(directory, name + ".npz")
+    found = _read_verified(path, npz_path) if os.path.exists(path) else None
+    if found is None:
+        if os.path.exists(path):
+            log.warning("jitgrad: cache entry %s is corrupt; rebuilding", path)
+        return None, None, None
+    if host is not None:
+        rep.phase("aot load")
+        t = time.perf_counter()
+        kernel = _aot_kernel(inputs, outs, single, found, stats, options, name, path, host)
+        stats["aot_load"] = time.perf_counter() - t
+        if kernel is not None:
+            stats["cache_hit"] = True
+            return kernel, None, None
+    try:
+        t = time.perf_counter()
+        module = _import_file(path, "jitgrad_kernel_" + name[2:])
+        stats["import"] = time.perf_counter() - t
+    except Exception as e:
+        log.warning("jitgrad: cache entry %s unusable (%s); rebuilding", path, e)
+        return None, None, None
+    stats["cache_hit"] = True
+    return None, module, found[0]
 
-        if kernel is None and module is None:
-            rep.phase(f"simplify ({simplify})" if simplify else "prepare")
-            t = time.perf_counter()
-            simplified = _simplify(outs, simplify)
-            stats["simplify"] = time.perf_counter() - t
-            n_ops = count_ops(simplified)
-            if n_ops > max_ops:
-                raise ValueError(
-                    f"compile: the graph has {n_ops} operation nodes, more than max_ops={max_ops}; "
-                    "Numba would take very long to compile it (pass a larger max_ops to try anyway)"
-                )
-            rep.phase("lower")
-            t = time.perf_counter()
-            from .emit import Emitter
 
-            em = Emitter(
-                inputs,
-                simplified,
-                cache=directory is not None,
-                fastmath=fastmath,
-                parallel=parallel and not batch,
-            )
-            em.tuple_out = not single
-            stats["lower"] = time.perf_counter() - t
-            rep.phase("emit")
-            t = time.perf_counter()
-            body = em.module()
-            stats["emit"] = time.perf_counter() - t
-            consts = em.consts
-            # A kernel that is one block of LLVM instructions is compiled by
-            # llvmlite alone (see .direct); aot=False asks for Numba only.
-            direct = em.direct if (aot is not False and not batch and not parallel) else None
-            modname = "jitgrad_kernel_" + name[2:]
-            if directory is not None:
-                rep.phase("cache write")
-                npz_bytes = None
-                npz_name = None
-                if consts:
-                    import io
+@dataclasses.dataclass
+class _Artifact:
+    """What lowering produced: the simplified outputs, the module body, its
+    array constants, and the direct-LLVM program when the kernel is one block."""
 
-                    buf = io.BytesIO()
-                    np.savez(buf, **consts)
-                    npz_bytes = buf.getvalue()
-                    npz_name = name + ".npz"
-                text = _seal(_module_source(body, npz_name), npz_bytes)
-                if npz_bytes is not None:
-                    _atomic_write(npz_path, npz_bytes)
-                _atomic_write(path, text.encode())
-                source = text
-                loader = _file_loader(path, modname, text, npz_bytes)
-            else:
-                source = _module_source(body, None)
-                loader = lambda: _exec_source(source, consts)
-            if direct is not None:
-                kernel = _direct_kernel(
-                    inputs, simplified, single, source, stats, options, direct, loader, rep,
-                    directory, name, host,
-                )  # fmt: skip
-            if kernel is None:
-                module = loader()
-        if kernel is None:
-            final_outs = simplified if simplified is not None else outs
-            kernel = Kernel(inputs, final_outs, single, module, source, stats, options)
-            if host is not None:
-                # The library's build compiles ``inner``; ``entry`` (k.njit) is
-                # compiled on its first use only.
-                _aot_build(kernel, stats, rep, directory, name, host, aot is True)
-            if not kernel.aot:
-                rep.phase("numba load" if stats["cache_hit"] else "numba compile")
-                t = time.perf_counter()
-                _precompile(kernel, inputs, final_outs, batch)
-                stats["numba"] = time.perf_counter() - t
-        kernel._specialize()
-        failed = kernel.__dict__.pop("_selfcheck_failed", None)
-        if failed is not None:
-            _verify_jit_after_failed_library(kernel, name, directory, host, failed)
-        npoints = _check_points(check)
-        if npoints:
-            from .check import check_kernel
+    outputs: list
+    body: str
+    consts: dict
+    direct: dict | None
 
-            rep.phase("check")
-            t = time.perf_counter()
-            check_kernel(kernel, inputs, outs, npoints, name=f"kernel {name}")
-            stats["check"] = time.perf_counter() - t
-    stats["total"] = time.perf_counter() - t0
-    log.info(
-        "jitgrad: compiled %d output(s) in %.3f s (%s)",
-        len(outs),
-        stats["total"],
-        ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in stats.items()),
-    )
+
+def _lower(inputs, outs, simplify, max_ops, cache, fastmath, parallel, single, stats, rep):
+    rep.phase(f"simplify ({simplify})" if simplify else "prepare")
+    t = time.perf_counter()
+    simplified = _simplify(outs, simplify)
+    stats["simplify"] = time.perf_counter() - t
+    n_ops = count_ops(simplified)
+    if n_ops > max_ops:
+        raise ValueError(
+            f"compile: the graph has {n_ops} operation nodes, more than max_ops={max_ops}; "
+            "Numba would take very long to compile it (pass a larger max_ops to try anyway)"
+        )
+    rep.phase("lower")
+    t = time.perf_counter()
+    from .emit import Emitter
+
+    em = Emitter(inputs, simplified, cache=cache, fastmath=fastmath, parallel=parallel)
+    em.tuple_out = not single
+    stats["lower"] = time.perf_counter() - t
+    rep.phase("emit")
+    t = time.perf_counter()
+    body = em.module()
+    stats["emit"] = time.perf_counter() - t
+    return _Artifact(simplified, body, em.consts, em.direct)
+
+
+def _write(art: _Artifact, directory, name, rep):
+    """``(source, loader)``: the sealed module written to the cache (when
+    ``directory``), and a function that imports it."""
+    modname = "jitgrad_kernel_" + name[2:]
+    if directory is None:
+        source = _module_source(art.body, None)
+        return source, lambda: _exec_source(source, art.consts)
+    rep.phase("cache write")
+    npz_bytes = npz_name = None
+    if art.consts:
+        buf = io.BytesIO()
+        np.savez(buf, **art.consts)
+        npz_bytes = buf.getvalue()
+        npz_name = name + ".npz"
+    text = _seal(_module_source(art.body, npz_name), npz_bytes)
+    path = os.path.join(directory, name + ".py")
+    if npz_bytes is not None:
+        _atomic_write(os.path.join(directory, name + ".npz"), npz_bytes)
+    _atomic_write(path, text.encode())
+    return text, _file_loader(path, modname, text, npz_bytes)
+
+
+def _numba_kernel(
+    inputs, outs, single, module, source, stats, options, rep, directory, name, host, asked, batch
+):
+    """The kernel of a module: its ahead-of-time library built where ``host``
+    says so, else (or when that fails) Numba's JIT compile."""
+    kernel = Kernel(inputs, outs, single, module, source, stats, options)
+    if host is not None:
+        # The library's build compiles ``inner``; ``entry`` (k.njit) is
+        # compiled on its first use only.
+        _aot_build(kernel, stats, rep, directory, name, host, asked)
+    if not kernel.aot:
+        rep.phase("numba load" if stats["cache_hit"] else "numba compile")
+        t = time.perf_counter()
+        _precompile(kernel, inputs, outs, batch)
+        stats["numba"] = time.perf_counter() - t
     return kernel
+
+
+def _after_build(kernel, inputs, outs, check, stats, rep, directory, name, host):
+    """A library refused by its self-check leaves the JIT kernel checked at the
+    same point; ``check=`` compares the kernel with ``evaluate``."""
+    failed = kernel.__dict__.pop("_selfcheck_failed", None)
+    if failed is not None:
+        _verify_jit_after_failed_library(kernel, name, directory, host, failed)
+    npoints = _check_points(check)
+    if npoints:
+        from .check import check_kernel
+
+        rep.phase("check")
+        t = time.perf_counter()
+        check_kernel(kernel, inputs, outs, npoints, name=f"kernel {name}")
+        stats["check"] = time.perf_counter() - t
 
 
 def _check_points(check):
