@@ -250,3 +250,18 @@ def test_checks_of_files_and_folders(tmp_path):
     (d / "__pycache__").mkdir(mode=0o777)
     os.chmod(d / "__pycache__", 0o777)
     assert "__pycache__ is writable by its group and others" in T.directory_problem(str(d))
+
+
+def test_one_sealed_format_for_modules_and_manifests():
+    from jitgrad.codegen.trust import seal, unseal
+
+    text = seal("kernel", "x = 1\n", b"npz bytes")
+    assert text.startswith("# jitgrad kernel sha256=")
+    assert unseal("kernel", text, b"npz bytes") == "x = 1\n"
+    assert unseal("kernel", text, b"other bytes") is None  # the file beside it changed
+    assert unseal("aot", text, b"npz bytes") is None  # a seal of another kind
+    assert unseal("kernel", text.replace("x = 1", "x = 2"), b"npz bytes") is None
+    assert unseal("kernel", "x = 1\n") is None  # no seal
+    # The library manifest is the same format over its JSON.
+    man = A._seal({"so": "k.so"}).decode()
+    assert man.startswith("# jitgrad aot sha256=") and unseal("aot", man) is not None

@@ -44,14 +44,13 @@ import tempfile
 
 import numpy as np
 
-from .trust import atomic_write
+from .trust import atomic_write, seal, unseal
 
 log = logging.getLogger("jitgrad")
 
 FORMAT = 2  # 2: one void **args argument (1: one C argument per array)
 SYMBOL = "jitgrad_kernel"
 MAX_ARGS = 256  # pointers one call passes: MAX_ARGS in _trampoline.c
-_HEADER = "# jitgrad aot sha256="
 
 # Undefined symbols a library may keep: libc/libm, and the weak references of
 # the C runtime's start files.
@@ -224,8 +223,7 @@ def _libs(prefix: str) -> list:
 
 
 def _seal(manifest: dict) -> bytes:
-    body = json.dumps(manifest, sort_keys=True, indent=1)
-    return f"{_HEADER}{hashlib.sha256(body.encode()).hexdigest()}\n{body}".encode()
+    return seal("aot", json.dumps(manifest, sort_keys=True, indent=1)).encode()
 
 
 def read_manifest(path: str):
@@ -239,10 +237,8 @@ def read_manifest(path: str):
     except UntrustedFile as e:
         raise ValueError(str(e)) from None
     try:
-        first, _, body = raw.decode().partition("\n")
-        if first[len(_HEADER) :] != hashlib.sha256(body.encode()).hexdigest() or not (
-            first.startswith(_HEADER)
-        ):
+        body = unseal("aot", raw.decode())
+        if body is None:
             raise ValueError("seal does not match")
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

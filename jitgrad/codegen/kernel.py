@@ -39,6 +39,7 @@ from ..printing import count_ops
 from ..shapes import fmt
 from .errors import InputShapeError
 from .trust import atomic_write as _atomic_write
+from .trust import seal, unseal
 
 log = logging.getLogger("jitgrad")
 
@@ -218,12 +219,8 @@ def _usable_dir(d: str, stacklevel=2) -> bool:
     return False
 
 
-_HEADER = "# jitgrad kernel sha256="
-
-
 def _seal(body: str, npz: bytes | None) -> str:
-    digest = hashlib.sha256(body.encode() + (npz or b"")).hexdigest()
-    return f"{_HEADER}{digest}\n{body}"
+    return seal("kernel", body, npz or b"")
 
 
 def _verified_source(path: str, npz_path: str):
@@ -243,11 +240,7 @@ def _read_verified(path: str, npz_path: str):
             npz = read_bytes(npz_path)
     except (OSError, UnicodeDecodeError):  # missing, unreadable or untrusted: rebuilt
         return None
-    first, _, body = text.partition("\n")
-    if not first.startswith(_HEADER):
-        return None
-    digest = hashlib.sha256(body.encode() + (npz or b"")).hexdigest()
-    return (text, npz) if first[len(_HEADER) :] == digest else None
+    return (text, npz) if unseal("kernel", text, npz or b"") is not None else None
 
 
 def _module_source(body: str, npz_name: str | None) -> str:

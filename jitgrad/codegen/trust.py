@@ -33,6 +33,7 @@ who fills it; the others then get the warning and compile in memory, or point
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tempfile
@@ -186,3 +187,23 @@ def atomic_write(path: str, data: bytes):
         except OSError:
             pass
         raise
+
+
+def seal(kind: str, body: str, extra: bytes = b"") -> str:
+    """``body`` under a first line ``# jitgrad <kind> sha256=<digest>``, the digest
+    of ``body`` and ``extra`` (the bytes of a file that goes with it): the one
+    sealed format of the cache's text files (kernel modules, library manifests)."""
+    digest = hashlib.sha256(body.encode() + extra).hexdigest()
+    return f"# jitgrad {kind} sha256={digest}\n{body}"
+
+
+def unseal(kind: str, text: str, extra: bytes = b"") -> str | None:
+    """The body of ``text`` sealed by :func:`seal` as ``kind`` with ``extra``, or
+    None when the seal is missing or does not match."""
+    first, _, body = text.partition("\n")
+    head = f"# jitgrad {kind} sha256="
+    if not first.startswith(head):
+        return None
+    if first[len(head) :] != hashlib.sha256(body.encode() + extra).hexdigest():
+        return None
+    return body
