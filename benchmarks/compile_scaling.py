@@ -165,23 +165,14 @@ print("RESULT " + json.dumps(dict(compile=t1 - t0, values=values)))
 
 
 def _run(code: str, cache_dir=None, timeout=1800) -> dict | None:
-    env = dict(os.environ)
-    env.pop("JITGRAD_AOT", None)
-    if cache_dir:
-        env["JITGRAD_CACHE_DIR"] = cache_dir
-    p = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=HERE.parent,
-        timeout=timeout,
-    )
-    for line in p.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    sys.stderr.write(f"case failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}\n")
-    return None
+    """The child's result, or None (said on stderr) when it failed or timed out."""
+    from run import child_result
+
+    try:
+        return child_result(code, cache_dir, timeout)
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        sys.stderr.write(f"case failed: {e}\n")
+        return None
 
 
 def measure(case: dict, repeats: int, jax_ok: bool) -> dict:
@@ -198,6 +189,7 @@ def measure(case: dict, repeats: int, jax_ok: bool) -> dict:
         runs = [r for r in runs if r]
         if runs:
             row[label] = statistics.median(r["compile"] for r in runs)
+            print(f"    {case['name']}: {label} {row[label]:.3f} s", flush=True)
             row["ops"], row["build"] = runs[-1]["ops"], statistics.median(r["build"] for r in runs)
             row[f"{label}_aot"], row["lines"] = runs[-1]["aot"], runs[-1]["lines"]
             row["values"] = runs[-1]["values"]

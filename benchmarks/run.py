@@ -417,7 +417,15 @@ def _child(
     build: str, cache: bool, again: bool, code: str | None = None, aot=None, cache_dir=None
 ) -> dict:
     """``aot=None``: jitgrad's default (AOT where it can be had)."""
-    code = code or _CHILD.format(build=build, cache=cache, again=again, aot=aot)
+    return child_result(
+        code or _CHILD.format(build=build, cache=cache, again=again, aot=aot), cache_dir
+    )
+
+
+def child_result(code: str, cache_dir=None, timeout=None) -> dict:
+    """Run ``code`` in a fresh interpreter (jitgrad's default options, the
+    kernel cache in ``cache_dir`` when given) and return the dict it printed
+    on a ``RESULT`` line; ``RuntimeError`` with its output when there is none."""
     env = dict(os.environ)
     env.pop("JITGRAD_AOT", None)
     if cache_dir:
@@ -429,11 +437,12 @@ def _child(
         check=False,
         cwd=HERE.parent,
         env=env,
+        timeout=timeout,
     )
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
-    raise RuntimeError(f"benchmark child failed:\n{p.stdout}\n{p.stderr}")
+    raise RuntimeError(f"benchmark child failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
 
 
 def compile_bench(repeats: int) -> list:
