@@ -68,6 +68,18 @@ def cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("aot-cache"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def numba_kernels():
+    """These tests are of Numba's kernels and their ahead-of-time build (the
+    path of kernels the loop compiler leaves to Numba), in this process and in
+    its children: JITGRAD_LOOPS=0. tests/test_loopjit.py tests the loop
+    compiler's libraries."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("JITGRAD_LOOPS", "0")
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def here(cache, monkeypatch):
     """This process compiles into the module's cache, with no $CC or $JITGRAD_AOT."""

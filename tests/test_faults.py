@@ -60,6 +60,15 @@ def here(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
+@pytest.fixture
+def numba_path(monkeypatch):
+    """Kernels compiled by Numba, in this process and its children
+    (JITGRAD_LOOPS=0): the faults below are of Numba's compile, import and
+    ahead-of-time build, which the loop compiler (jitgrad.codegen.loopjit)
+    does not reach."""
+    monkeypatch.setenv("JITGRAD_LOOPS", "0")
+
+
 def _mount(*args):
     subprocess.run(["mount", *args], check=True, capture_output=True)
 
@@ -172,7 +181,7 @@ def test_a_broken_c_compiler_leaves_a_working_kernel_and_no_mark(
 
 
 @needs_aot
-def test_an_error_inside_numba_during_the_build_is_not_recorded(here, monkeypatch):
+def test_an_error_inside_numba_during_the_build_is_not_recorded(here, monkeypatch, numba_path):
     """Numba failing on the C wrapper for a reason of its own (seen after a
     Ctrl-C swallowed by a finalizer: "no compiled object yet for <Library
     'inner_w'>") leaves a JIT kernel and no mark; the next compile builds."""
@@ -253,7 +262,7 @@ SIGINT_DELAYS = [0.8, 1.6, 2.4, 3.2]
 
 
 @pytest.mark.parametrize("delay", SIGINT_DELAYS)
-def test_sigint_reaches_the_caller_and_leaves_no_mark(tmp_path, delay):
+def test_sigint_reaches_the_caller_and_leaves_no_mark(tmp_path, delay, numba_path):
     cache = str(tmp_path / "cache")
     env = dict(os.environ, JITGRAD_CACHE_DIR=cache, PYTHONPATH=ROOT)
     env.pop("JITGRAD_AOT", None)
@@ -322,7 +331,9 @@ print("RESULT " + json.dumps(res))
         "llvmlite.binding.executionengine",
     ],
 )
-def test_a_ctrl_c_during_the_first_import_of_numba_leaves_the_process_usable(tmp_path, module):
+def test_a_ctrl_c_during_the_first_import_of_numba_leaves_the_process_usable(
+    tmp_path, module, numba_path
+):
     """Interrupted half way through Numba's import, the package was gone from
     sys.modules while finished submodules kept the dead object: every later
     compile in that process raised ``module 'numba' has no attribute 'core'``."""

@@ -1092,7 +1092,7 @@ class Emitter:
         only ``entry``, the form for the user's own @njit code, reads them as
         globals and is compiled on first use."""
         inner = self.emit("inner")
-        temps = self.temps
+        temps = self.inner_temps = self.temps
         inner_prange = self.used_prange
         self.used_prange = False
         body = self.emit("entry")

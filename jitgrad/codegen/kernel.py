@@ -853,16 +853,20 @@ def compile(
         with the Python headers, and Linux (the library is keyed by the CPU's
         features from ``/proc/cpuinfo``). The first compile costs about as much
         as a JIT compile (plus ~0.3 s once per cache folder and Python version
-        for the trampoline); a kernel that is one block of scalar LLVM
-        instructions is compiled without Numba at all, in memory when
-        ``cache=False`` (``stats["direct"]``). Temporary arrays are scratch memory passed in
+        for the trampoline). Most kernels are compiled without Numba at all
+        (``stats["llvm"]``): one block of scalar LLVM instructions
+        (``"direct"``), or loops in the part of the kernel language
+        :mod:`jitgrad.codegen.loopjit` compiles (``"loops"``: float64, int64
+        and bool values, no ``fastmath``, no whole-array code), in memory when
+        ``cache=False``; ``"numba: <why>"`` says why a kernel went to Numba
+        (``JITGRAD_LOOPS=0`` sends every loop kernel there). Temporary arrays are scratch memory passed in
         by the trampoline. Not for ``batch=True`` or ``parallel=True``
         kernels, nor kernels that call BLAS (large matrix products: they need
-        Numba's runtime): those stay JIT, as ``k.stats["aot"]`` says. Results are bit-identical to the JIT kernel's; ``k.njit`` and
+        Numba's runtime): those stay JIT, as ``k.stats["aot"]`` says. Results are bit-identical to the JIT kernel's (``tests/test_loopjit.py`` checks it for the loop compiler); ``k.njit`` and
         ``k.inner`` import Numba and compile (or load) the JIT kernel on first
-        use. Every library is checked before it is written to the cache: bit
-        for bit against the JIT ``inner`` and, loosely, against
-        :func:`jitgrad.evaluate` at one point; one that disagrees is not used
+        use. Every library is checked before it is written to the cache:
+        against :func:`jitgrad.evaluate` at one point (and, for Numba's, bit
+        for bit against the JIT ``inner``); one that disagrees is not used
         (one ``RuntimeWarning`` naming the kernel) and the JIT kernel is checked
         in its place.
     check : bool, int or list of tuples, optional
@@ -1034,11 +1038,12 @@ def _compile(
                          parallel and not batch, single, stats, rep)  # fmt: skip
             final_outs = art.outputs
             source, loader = _write(art, directory, name, rep)
-            if art.direct is not None and aot is not False and not batch and not parallel:
-                # One block of LLVM instructions: compiled by llvmlite alone (see
-                # .direct); aot=False asks for Numba only.
+            if aot is not False and not batch and not parallel:
+                # One block of LLVM instructions (.direct) or loops in the part of
+                # the language .loopjit compiles: llvmlite alone, no Numba;
+                # aot=False asks for Numba only.
                 kernel = _direct_kernel(
-                    inputs, art.outputs, single, source, stats, options, art.direct, loader, rep,
+                    inputs, art, single, source, stats, options, fastmath, loader, rep,
                     directory, name, host,
                 )  # fmt: skip
             if kernel is None:
@@ -1123,11 +1128,13 @@ def _lookup(inputs, outs, single, stats, options, rep, directory, name, host):
 @dataclasses.dataclass
 class _Artifact:
     """What lowering produced: the simplified outputs, the module body, its
-    array constants, and the direct-LLVM program when the kernel is one block."""
+    array constants, the temporary arrays of ``inner_w`` (``(name, shape,
+    dtype)``), and the direct-LLVM program when the kernel is one block."""
 
     outputs: list
     body: str
     consts: dict
+    temps: list
     direct: dict | None
 
 
@@ -1153,7 +1160,7 @@ def _lower(inputs, outs, simplify, max_ops, cache, fastmath, parallel, single, s
     t = time.perf_counter()
     body = em.module()
     stats["emit"] = time.perf_counter() - t
-    return _Artifact(simplified, body, em.consts, em.direct)
+    return _Artifact(simplified, body, em.consts, em.inner_temps, em.direct)
 
 
 def _write(art: _Artifact, directory, name, rep):
@@ -1404,16 +1411,34 @@ def _aot_build(kernel, stats, rep, directory, name, host, asked):
 
 
 def _direct_kernel(
-    inputs, outs, single, source, stats, options, direct, loader, rep, directory, name, host
+    inputs, art, single, source, stats, options, fastmath, loader, rep, directory, name, host
 ):
-    """A kernel compiled by :mod:`.direct` (no Numba), called through the
-    trampoline: a library in the cache where there is one (AOT), else in
-    memory. None where that cannot be had (the Numba path follows)."""
+    """A kernel compiled to LLVM without Numba, called through the trampoline:
+    one scalar block (:mod:`.direct`) or loops (:mod:`.loopjit`). Its library
+    goes to the cache where there is one (AOT), else it is compiled in memory.
+    None where that cannot be had (the Numba path follows)."""
     from . import aot as A
     from . import direct as D
+    from . import loopjit as LJ
 
-    rep.phase("llvm (direct)")
+    outs = art.outputs
     t = time.perf_counter()
+    cnames = list(art.consts)
+    arrays = tuple(np.ascontiguousarray(art.consts[c]) for c in cnames)
+    temps = [(tuple(shape), np.dtype(dt)) for _, shape, dt in art.temps]
+    if art.direct is not None:
+        how = "direct"
+        text = D.ir_text(len(inputs), len(outs), art.direct)
+    elif os.environ.get("JITGRAD_LOOPS", "").strip().lower() in ("0", "false", "no", "off"):
+        return None  # asked for Numba's kernel (and its ahead-of-time build)
+    else:
+        try:
+            text = LJ.ir_text(art.body, inputs, outs, art.consts, temps, fastmath)
+        except LJ.Unsupported as e:
+            stats["llvm"] = f"numba: {e}"
+            return None
+        how = "loops"
+    rep.phase(f"llvm ({how})")
     tdir = directory
     if tdir is None:  # cache=False: the trampoline still lives in the cache folder
         tdir = cache_dir()
@@ -1426,19 +1451,28 @@ def _direct_kernel(
     tramp = A.trampoline(tdir)
     if tramp is None:
         return None
-    kernel = Kernel(inputs, outs, single, None, source, stats, options, ((), ()), loader, [])
-    text = D.ir_text(len(inputs), len(outs), direct)
+    kernel = Kernel(
+        inputs, outs, single, None, source, stats, options, (tuple(cnames), arrays), loader, temps
+    )
 
     def check(address):
-        _, strict, _ = tramp.make(address, _plan(inputs), _plan(outs), (), (), False, None)
-        return D.check(outs, inputs, strict)
+        _, strict, _ = tramp.make(
+            address, _plan(inputs), _plan(outs), arrays, _temp_plan(temps), False, None
+        )
+        if art.direct is not None:
+            return D.check(outs, inputs, strict)
+        return _library_mismatch(kernel, strict)
 
     try:
         if host is not None and directory is not None:
-            head = A.arg_kinds(inputs, outs, ())
-            meta = {"consts": [], "temps": [], "direct": True}
+            head = A.arg_kinds(inputs, outs, arrays) + ["p"] * len(temps)
+            meta = {
+                "consts": cnames,
+                "temps": [[list(shape), dt.str] for shape, dt in temps],
+                "direct": how,
+            }
             A.link(text, D.SYMBOL, directory, name, host, A.find_cc(), head, meta, check)
-            address, _ = A.load(directory, name, host, head)
+            address, _ = A.load(directory, name, host, A.arg_kinds(inputs, outs, ()))
             if address is None:
                 raise RuntimeError("the library just built does not load")
             stats["aot"] = "built"
@@ -1447,13 +1481,43 @@ def _direct_kernel(
             why = check(address)
             if why:
                 raise RuntimeError(why)
-            stats["aot"] = "direct, in memory"
+            stats["aot"] = f"{how}, in memory"
         kernel._set_aot(address, tramp)
-    except Exception as e:  # never fatal: the Numba path follows
-        log.warning("jitgrad: direct compile of %s failed (%s: %s)", name, type(e).__name__, e)
+    except A.Unsupported as e:  # refused by the linker or by the check: Numba compiles it
+        stats["llvm"] = f"numba: {e}"
+        if str(e).startswith("self-check"):
+            msg = f"jitgrad: the LLVM kernel {name} was wrong ({e}); compiling it with Numba"
+            log.warning("%s", msg)
+            warnings.warn(msg, RuntimeWarning, stacklevel=5)
+        else:
+            log.info("jitgrad: LLVM compile (%s) of %s refused (%s)", how, name, e)
         return None
+    except Exception as e:  # never fatal: the Numba path follows
+        log.warning(
+            "jitgrad: LLVM compile (%s) of %s failed (%s: %s)", how, name, type(e).__name__, e
+        )
+        stats["llvm"] = f"numba: {type(e).__name__}: {e}"
+        return None
+    stats["llvm"] = how
     stats["direct"] = time.perf_counter() - t
     return kernel
+
+
+def _library_mismatch(kernel, strict) -> str | None:
+    """Why the library called by ``strict`` disagrees with :func:`jitgrad.evaluate`
+    at the self-check point, or None."""
+    from .check import describe, mismatches
+
+    ins = _selfcheck_point(kernel)
+    with np.errstate(all="ignore"):
+        lib = strict(*_floats(ins, kernel.inputs))
+        want = evaluate(kernel.outputs, dict(zip(kernel.inputs, ins)))
+    lib = lib if isinstance(lib, tuple) else (lib,)
+    lib = [np.asarray(b).reshape(o.shape) for b, o in zip(lib, kernel.outputs)]
+    bad = mismatches(lib, want, kernel.outputs, bool(kernel.options.get("fastmath")))
+    if bad:
+        return "self-check against jg.evaluate: " + describe(bad, kernel.outputs)
+    return None
 
 
 def _aot_selfcheck(kernel, address, tramp) -> str | None:
