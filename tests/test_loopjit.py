@@ -4,6 +4,7 @@ Numba where the compiler does not apply, and the Python semantics of every
 construct it accepts."""
 
 import ctypes
+import os
 
 import numpy as np
 import pytest
@@ -194,3 +195,33 @@ def test_unsupported_constructs_are_refused_not_guessed():
     ]:
         with pytest.raises(LJ.Unsupported):
             _run(body, [(2,)], (2,), np.zeros(2))
+
+
+def test_the_default_size_limit_is_numbas_only_where_numba_compiles(here, monkeypatch):
+    """max_ops=None: the large limit for kernels compiled to LLVM here, Numba's
+    smaller one (its compile time grows about quadratically) before any file is
+    written for a kernel that would need Numba."""
+    from jitgrad.codegen import kernel as K
+
+    monkeypatch.setattr(K, "NUMBA_MAX_OPS", 10)
+
+    def graph(tag):  # a new graph each time: a cache hit compiles what is there
+        x = jg.vector(f"x_limit_{tag}", 4)
+        f = x
+        for k in range(8):
+            f = jg.sin(f) * (k + 1.0)
+        assert jg.count_ops(jg.sum(f)) > 10
+        return x, jg.sum(f)
+
+    x, out = graph("loops")
+    assert jg.compile([x], out).stats["llvm"] == "loops"  # the limit of MAX_OPS
+    before = sorted(os.listdir(here))
+    x, out = graph("jit")
+    with pytest.raises(ValueError, match=r"needs Numba \(aot=False.*more than 10 would take"):
+        jg.compile([x], out, aot=False)
+    with pytest.raises(ValueError, match=r"needs Numba \(numba: fastmath"):
+        jg.compile([x], out, fastmath=True)
+    assert sorted(os.listdir(here)) == before  # refused before the cache write
+    jg.compile([x], out, aot=False, max_ops=1000)  # an explicit limit applies to both
+    with pytest.raises(ValueError, match="more than max_ops=5"):
+        jg.compile(*graph("five"), max_ops=5)

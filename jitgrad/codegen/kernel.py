@@ -44,7 +44,8 @@ from .trust import seal, unseal
 log = logging.getLogger("jitgrad")
 
 FORMAT_VERSION = "1"
-MAX_OPS = 20_000  # default size limit of a kernel, in operation nodes
+MAX_OPS = 200_000  # default size limit of a kernel, in operation nodes
+NUMBA_MAX_OPS = 20_000  # the default limit of one that Numba compiles
 
 
 # ----------------------------------------------------------------------------- hashing
@@ -800,7 +801,7 @@ def compile(
     parallel: bool = False,
     batch: bool = False,
     fastmath=False,
-    max_ops: int = MAX_OPS,
+    max_ops: int | None = None,
     aot: bool | None = None,
     check: bool | int | None = None,
 ) -> Kernel:
@@ -828,12 +829,16 @@ def compile(
     batch : bool
         Every input gets an extra leading axis B; so does every output. The
         batch is spread over all cores with ``prange``.
-    max_ops : int
+    max_ops : int, optional
         Refuse graphs with more operation nodes than this (after
-        simplification), with a ``ValueError``: Numba's compile time grows about
-        quadratically with kernel size (~30 s at 7 000 ops, ~4 min at 23 000 on
-        a 2-core machine), so the default of 20 000 stops a compile that would
-        look like a hang. Raise it deliberately for bigger kernels.
+        simplification), with a ``ValueError``, before a compile that would
+        look like a hang. The default (``None``) is 200 000 where jitgrad
+        compiles the kernel to LLVM itself (``stats["llvm"]``: about 4 s at
+        20 000 ops, 35 s at 100 000 on a 2-core machine) and 20 000 where the
+        kernel needs Numba (``aot=False``, ``batch``, ``parallel``,
+        ``fastmath``, float32, BLAS), whose compile time grows about
+        quadratically with kernel size (~30 s at 7 000 ops, ~4 min at 23 000).
+        An int applies to both. Raise it deliberately for bigger kernels.
     fastmath : bool or set of str
         LLVM fast-math flags. ``True`` means ``{"reassoc", "contract", "nsz",
         "arcp"}``: reassociation and fused multiply-add change rounding (results
@@ -1037,13 +1042,25 @@ def _compile(
             art = _lower(inputs, outs, simplify, max_ops, directory is not None, fastmath,
                          parallel and not batch, single, stats, rep)  # fmt: skip
             final_outs = art.outputs
-            source, loader = _write(art, directory, name, rep)
+            llvm = None
             if aot is not False and not batch and not parallel:
                 # One block of LLVM instructions (.direct) or loops in the part of
                 # the language .loopjit compiles: llvmlite alone, no Numba;
                 # aot=False asks for Numba only.
+                t = time.perf_counter()
+                llvm = _llvm_text(inputs, art, fastmath, stats)
+                stats["llvm_ir"] = time.perf_counter() - t
+            if llvm is None and max_ops is None and art.n_ops > NUMBA_MAX_OPS:
+                raise ValueError(
+                    f"compile: the graph has {art.n_ops} operation nodes and its kernel needs "
+                    f"Numba ({stats.get('llvm', 'aot=False, batch or parallel')}), whose compile "
+                    f"time grows about quadratically: more than {NUMBA_MAX_OPS} would take very "
+                    "long (pass max_ops to try anyway)"
+                )
+            source, loader = _write(art, directory, name, rep)
+            if llvm is not None:
                 kernel = _direct_kernel(
-                    inputs, art, single, source, stats, options, fastmath, loader, rep,
+                    inputs, art, single, source, stats, options, llvm, loader, rep,
                     directory, name, host,
                 )  # fmt: skip
             if kernel is None:
@@ -1136,6 +1153,7 @@ class _Artifact:
     consts: dict
     temps: list
     direct: dict | None
+    n_ops: int
 
 
 def _lower(inputs, outs, simplify, max_ops, cache, fastmath, parallel, single, stats, rep):
@@ -1144,10 +1162,11 @@ def _lower(inputs, outs, simplify, max_ops, cache, fastmath, parallel, single, s
     simplified = _simplify(outs, simplify)
     stats["simplify"] = time.perf_counter() - t
     n_ops = count_ops(simplified)
-    if n_ops > max_ops:
+    limit = MAX_OPS if max_ops is None else max_ops
+    if n_ops > limit:
         raise ValueError(
-            f"compile: the graph has {n_ops} operation nodes, more than max_ops={max_ops}; "
-            "Numba would take very long to compile it (pass a larger max_ops to try anyway)"
+            f"compile: the graph has {n_ops} operation nodes, more than max_ops={limit}; "
+            "its compile would take very long (pass a larger max_ops to try anyway)"
         )
     rep.phase("lower")
     t = time.perf_counter()
@@ -1160,7 +1179,7 @@ def _lower(inputs, outs, simplify, max_ops, cache, fastmath, parallel, single, s
     t = time.perf_counter()
     body = em.module()
     stats["emit"] = time.perf_counter() - t
-    return _Artifact(simplified, body, em.consts, em.inner_temps, em.direct)
+    return _Artifact(simplified, body, em.consts, em.inner_temps, em.direct, n_ops)
 
 
 def _write(art: _Artifact, directory, name, rep):
@@ -1410,8 +1429,28 @@ def _aot_build(kernel, stats, rep, directory, name, host, asked):
     stats["aot_build"] = time.perf_counter() - t
 
 
+def _llvm_text(inputs, art, fastmath, stats):
+    """``(how, LLVM module text)`` of the kernel compiled without Numba: one
+    scalar block (``"direct"``, :mod:`.direct`) or loops (``"loops"``,
+    :mod:`.loopjit`); None (the reason in ``stats["llvm"]``) where neither applies."""
+    from . import direct as D
+    from . import loopjit as LJ
+
+    if art.direct is not None:
+        return "direct", D.ir_text(len(inputs), len(art.outputs), art.direct)
+    if os.environ.get("JITGRAD_LOOPS", "").strip().lower() in ("0", "false", "no", "off"):
+        stats["llvm"] = "numba: JITGRAD_LOOPS=0"
+        return None  # asked for Numba's kernel (and its ahead-of-time build)
+    temps = [(tuple(shape), np.dtype(dt)) for _, shape, dt in art.temps]
+    try:
+        return "loops", LJ.ir_text(art.body, inputs, art.outputs, art.consts, temps, fastmath)
+    except LJ.Unsupported as e:
+        stats["llvm"] = f"numba: {e}"
+        return None
+
+
 def _direct_kernel(
-    inputs, art, single, source, stats, options, fastmath, loader, rep, directory, name, host
+    inputs, art, single, source, stats, options, llvm, loader, rep, directory, name, host
 ):
     """A kernel compiled to LLVM without Numba, called through the trampoline:
     one scalar block (:mod:`.direct`) or loops (:mod:`.loopjit`). Its library
@@ -1419,25 +1458,13 @@ def _direct_kernel(
     None where that cannot be had (the Numba path follows)."""
     from . import aot as A
     from . import direct as D
-    from . import loopjit as LJ
 
     outs = art.outputs
     t = time.perf_counter()
     cnames = list(art.consts)
     arrays = tuple(np.ascontiguousarray(art.consts[c]) for c in cnames)
     temps = [(tuple(shape), np.dtype(dt)) for _, shape, dt in art.temps]
-    if art.direct is not None:
-        how = "direct"
-        text = D.ir_text(len(inputs), len(outs), art.direct)
-    elif os.environ.get("JITGRAD_LOOPS", "").strip().lower() in ("0", "false", "no", "off"):
-        return None  # asked for Numba's kernel (and its ahead-of-time build)
-    else:
-        try:
-            text = LJ.ir_text(art.body, inputs, outs, art.consts, temps, fastmath)
-        except LJ.Unsupported as e:
-            stats["llvm"] = f"numba: {e}"
-            return None
-        how = "loops"
+    how, text = llvm
     rep.phase(f"llvm ({how})")
     tdir = directory
     if tdir is None:  # cache=False: the trampoline still lives in the cache folder

@@ -28,6 +28,7 @@ first use. Whether a kernel compiled here is right is checked when it is built
 from __future__ import annotations
 
 import ast
+import re
 
 import numpy as np
 
@@ -51,6 +52,11 @@ LIBM = {
     "sinh": "sinh",
     "cosh": "cosh",
 }
+#: Instructions of jitgrad's math functions inlined into straight-line code;
+#: further calls there go to one out-of-line copy.
+INLINE_BUDGET = 20000
+_INT_OPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul"}
+_FLOAT_OPS = {ast.Add: "fadd", ast.Sub: "fsub", ast.Mult: "fmul"}
 _KINDS = {np.dtype("float64"): "f", np.dtype("int64"): "i", np.dtype("bool"): "b"}
 
 
@@ -73,16 +79,21 @@ def _scopes(fn):
     """Names assigned once by a plain assignment and read only inside the loop
     nest that assigns them: these are SSA values; every other local lives in a
     stack slot (LLVM's mem2reg turns the slots into registers)."""
-    defs, uses = {}, {}
+    defs = {}
+    reads = []  # (statement or expression, scope) whose reads are checked
 
     def walk(stmts, scope):
         for s in stmts:
             if isinstance(s, ast.For):
-                for n in ast.walk(s.iter):
-                    if isinstance(n, ast.Name):
-                        uses.setdefault(n.id, []).append(scope)
+                reads.append((s.iter, scope))
                 walk(s.body, scope + (id(s),))
                 continue
+            if isinstance(s, ast.If):
+                reads.append((s.test, scope))
+                walk(s.body, scope + (id(s),))
+                walk(s.orelse, scope + (id(s), 1))
+                continue
+            reads.append((s, scope))
             targets = []
             if isinstance(s, ast.Assign):
                 targets = s.targets
@@ -91,23 +102,21 @@ def _scopes(fn):
                 if isinstance(s.target, ast.Name):
                     defs.setdefault(s.target.id, []).append(None)  # updated: a slot
             for t in targets:
-                for n in ast.walk(t):
-                    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                for n in ast.walk(t) if isinstance(t, ast.Tuple) else (t,):
+                    if isinstance(n, ast.Name):
                         defs.setdefault(n.id, []).append(scope)
-            for n in ast.walk(s):
-                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
-                    uses.setdefault(n.id, []).append(scope)
-            if isinstance(s, ast.If):
-                walk(s.body, scope + (id(s),))
-                walk(s.orelse, scope + (id(s), 1))
 
     walk(fn.body, ())
-    ssa = set()
-    for name, ds in defs.items():
-        if len(ds) == 1 and ds[0] is not None:
-            d = ds[0]
-            if all(u[: len(d)] == d for u in uses.get(name, [])):
-                ssa.add(name)
+    ssa = {name for name, ds in defs.items() if len(ds) == 1 and ds[0] is not None}
+    # A name assigned inside a loop (or branch) and read outside it needs a slot.
+    inner = {name: defs[name][0] for name in ssa if defs[name][0]}
+    if inner:
+        for node, scope in reads:
+            for n in ast.walk(node):
+                if isinstance(n, ast.Name) and n.id in inner:
+                    d = inner[n.id]
+                    if scope[: len(d)] != d:
+                        ssa.discard(n.id)
     return ssa, set(defs)
 
 
@@ -139,6 +148,9 @@ class _Compiler:
                 self.blocks[s.targets[0].id] = kw
         self.helpers = {}  # name -> llvm function
         self.declared = {}
+        self.math_fns = {}  # (name, inline) -> (llvm function, its instruction count)
+        self.depth = 0  # loops around the statement being compiled
+        self.inlined = 0  # instructions of math functions inlined outside loops
 
     # ------------------------------------------------------------ values
     def const(self, kind, value):
@@ -173,6 +185,30 @@ class _Compiler:
             ty = ir.FunctionType(self.f64, [self.f64] * nargs)
             fn = self.declared[name] = ir.Function(self.mod, ty, name=name)
         return fn
+
+    def call_math(self, name, x):
+        """jitgrad's own ``name`` (:mod:`.mathlib`) of the float64 ``x``: one
+        function per module, inlined in loops (where LLVM vectorises it) and in
+        straight-line code up to :data:`INLINE_BUDGET` instructions, called
+        beyond (a long unrolled body would otherwise give LLVM hundreds of
+        thousands of instructions to optimise; the values are the same)."""
+        inline = self.depth > 0 or self.inlined < INLINE_BUDGET
+        key = (name, inline)
+        got = self.math_fns.get(key)
+        if got is None:
+            ir = self.ir
+            fn = ir.Function(
+                self.mod, ir.FunctionType(self.f64, [self.f64]), name=f"jg.{name}.{int(inline)}"
+            )
+            fn.linkage = "internal"
+            fn.attributes.add("alwaysinline" if inline else "noinline")
+            b = ir.IRBuilder(fn.append_basic_block("entry"))
+            b.ret(EMIT[name](b, fn.args[0]))
+            size = sum(len(blk.instructions) for blk in fn.blocks)
+            got = self.math_fns[key] = (fn, size)
+        if inline and self.depth == 0:
+            self.inlined += got[1]
+        return self.b.call(got[0], [x])
 
     def intrinsic(self, name):
         fn = self.declared.get(name)
@@ -350,7 +386,9 @@ class _Compiler:
             self.stmts(s.body, inner)
             # slots persist; SSA values defined inside stay inside (see _scopes)
 
+        self.depth += 1
         self.counted(stop, body, start)
+        self.depth -= 1
 
     def branch(self, s, env):
         cond = self.to(self.expr(s.test, env), "b")
@@ -471,12 +509,8 @@ class _Compiler:
         ints = x[1] != "f" and y[1] != "f"
         if ints:
             xi, yi = self.to(x, "i"), self.to(y, "i")
-            if isinstance(op, ast.Add):
-                return (b.add(xi, yi), "i")
-            if isinstance(op, ast.Sub):
-                return (b.sub(xi, yi), "i")
-            if isinstance(op, ast.Mult):
-                return (b.mul(xi, yi), "i")
+            if type(op) in _INT_OPS:
+                return (getattr(b, _INT_OPS[type(op)])(xi, yi), "i")
             if isinstance(op, (ast.FloorDiv, ast.Mod)):
                 if not (isinstance(yi, ir.Constant) and int(yi.constant) > 0):
                     raise Unsupported("integer // or % by something not a positive literal")
@@ -488,14 +522,9 @@ class _Compiler:
                     return (b.select(fix, b.sub(q, ir.Constant(self.i64, 1)), q), "i")
                 return (b.select(fix, b.add(r, yi), r), "i")
             raise Unsupported("integer operator")
-        xf, yf = self.to(x, "f"), self.to(y, "f")
-        if isinstance(op, ast.Add):
-            return (b.fadd(xf, yf), "f")
-        if isinstance(op, ast.Sub):
-            return (b.fsub(xf, yf), "f")
-        if isinstance(op, ast.Mult):
-            return (b.fmul(xf, yf), "f")
-        raise Unsupported("float operator")  # // and % on floats: left to Numba
+        if type(op) not in _FLOAT_OPS:
+            raise Unsupported("float operator")  # // and % on floats: left to Numba
+        return (getattr(b, _FLOAT_OPS[type(op)])(self.to(x, "f"), self.to(y, "f")), "f")
 
     def power(self, e, env):
         b = self.b
@@ -567,7 +596,7 @@ class _Compiler:
         name = f.id
         if name.startswith("jg_") and name[3:] in EMIT:
             (x,) = [self.expr(a, env) for a in e.args]
-            return (EMIT[name[3:]](b, self.to(x, "f")), "f")
+            return (self.call_math(name[3:], self.to(x, "f")), "f")
         if name in ("max", "min") and len(e.args) >= 2:
             args = [self.expr(a, env) for a in e.args]
             kind = "f" if any(a[1] == "f" for a in args) else "i"
@@ -621,7 +650,9 @@ class _Compiler:
                     xs.append(self.const(ok[x[2]], x[1]))
                 else:
                     xs.append(vals[x])
-            if op in FAST and dt == "float64" and all(k == "f" for _, k in xs):
+            if op in EMIT and dt == "float64" and all(k == "f" for _, k in xs):
+                vals.append((self.call_math(op, xs[0][0]), "f"))
+            elif op in FAST and dt == "float64" and all(k == "f" for _, k in xs):
                 vals.append((fast_instruction(self.b, op, [v for v, _ in xs]), "f"))
             elif op.startswith("py:"):
                 names = [f"_a{k}" for k in range(len(xs))]
@@ -713,8 +744,9 @@ def ir_text(body: str, inputs, outputs, consts: dict, temps: list, fastmath=Fals
     dtype)`` each), else ``inner``. Raises :class:`Unsupported`."""
     if fastmath:
         raise Unsupported("fastmath (Numba's flags)")
+    fname = "inner_w" if temps else "inner"
     try:
-        tree = ast.parse(body)
+        tree = ast.parse(_wanted(body, fname))
     except SyntaxError as e:  # pragma: no cover - our own text
         raise Unsupported(f"unparsable kernel: {e}") from None
     params = []
@@ -732,4 +764,22 @@ def ir_text(body: str, inputs, outputs, consts: dict, temps: list, fastmath=Fals
     for shape, dtype in temps:
         params.append(("array", tuple(shape), _kind(dtype)))
     c = _Compiler(tree)
-    return c.kernel("inner_w" if temps else "inner", params)
+    return c.kernel(fname, params)
+
+
+_TOP = re.compile(r"^(?=[A-Za-z_@#])", re.M)  # a closing bracket continues
+_WANTED = re.compile(r"def (_\w+)\(|_block\d+ = scalar_block\(")
+
+
+def _wanted(body: str, fname: str) -> str:
+    """The top-level statements of ``body`` the compiler reads: the function
+    ``fname``, the helpers and the scalar blocks (the module also holds
+    ``entry`` and ``entry_c``, each another copy of the loops, which would
+    double the parse)."""
+    keep = []
+    starts = [m.start() for m in _TOP.finditer(body)] + [len(body)]
+    for a, b in zip(starts, starts[1:]):
+        chunk = body[a:b]
+        if chunk.startswith(f"def {fname}(") or _WANTED.match(chunk):
+            keep.append(chunk)
+    return "".join(keep)
