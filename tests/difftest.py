@@ -730,7 +730,7 @@ def main(argv=None):
         f"({total['scalar']} scalar programs, {total['direct']} of their kernels compiled by the "
         f"direct path; the others {a.pack} to a kernel), {total['runs']} kernels compiled "
         f"and called twice; kernels per configuration: {json.dumps(by_config)}; the default "
-        f"configuration's kernels (stats['aot']): {json.dumps(aot)}; fresh processes: "
+        f"configuration's kernels (stats['aot'] (stats['llvm'])): {json.dumps(aot)}; fresh processes: "
         f"{total['fresh_runs']} kernels, {total['fresh_hits']} cache hits; "
         f"{len(problems)} disagreements; {time.time() - t0:.0f} s"
     )
@@ -754,7 +754,9 @@ def _worker(spec):
     warnings.simplefilter("ignore")
     rep = dict.fromkeys(_TOTALS, 0)
     rep["by_config"] = {}
-    rep["aot"] = {}  # what the default configuration's kernels ran: stats["aot"], first words
+    rep[
+        "aot"
+    ] = {}  # the default configuration's kernels: stats["aot"] (stats["llvm"]), first words
     rep["problems"] = []
     chunk = job["chunk"]
     for code in chunk:
@@ -771,6 +773,7 @@ def _worker(spec):
             rep["direct"] += config == "direct" and "direct" in stats
             if config in ("default", "direct"):
                 how = str(stats.get("aot", "?")).split(":")[0]
+                how += f" ({str(stats.get('llvm', 'numba')).split(':')[0]})"  # which compiler
                 rep["aot"][how] = rep["aot"].get(how, 0) + 1
             if problems:
                 small = shrink(code, config)
