@@ -62,6 +62,12 @@ class Frozen:
         return f"Frozen({self.array.tolist()!r})"
 
 
+#: ``str(node)``: the text printer, set by :mod:`jitgrad.printing` when it is
+#: imported (``import jitgrad`` does), so that this module imports nothing of
+#: the package.
+TEXT_PRINTER = [repr]
+
+
 class Node:
     """One vertex of a computational graph.
 
@@ -129,9 +135,7 @@ class Node:
         return f"<Node {self.op.name} {shape} {self.dtype}>"
 
     def __str__(self):
-        from .printing import pretty
-
-        return pretty(self)
+        return TEXT_PRINTER[0](self)
 
     def __bool__(self):
         raise TypeError(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import Node, consumers_count, toposort
+from .graph import TEXT_PRINTER, Frozen, Node, consumers_count, toposort
 from .ops.core import CONST, OPS, VAR
 
 __all__ = ["pretty", "count_ops", "namespace"]
@@ -351,8 +351,6 @@ def namespace() -> dict:
 
 
 def _take_add(g, idx, axis, n):
-    from .graph import Frozen
-
     return OPS["take_add"].impl(g, Frozen(np.asarray(idx)), axis, n)
 
 
@@ -360,3 +358,6 @@ def _index_put(g, key, shape):
     out = np.zeros(shape, dtype=np.asarray(g).dtype)
     out[key] = g
     return out
+
+
+TEXT_PRINTER[0] = pretty  # str(node)

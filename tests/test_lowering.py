@@ -179,7 +179,24 @@ def test_the_code_generator_has_no_import_cycle():
     assert _cycles(codegen) == []
 
 
-def test_no_module_imports_another_that_imports_it_back_at_import_time():
-    # Function-level imports remain only inside the op families, whose derivative
-    # rules build graphs with one another's functions, and from graph to printing.
+def test_no_import_cycle_in_the_package():
+    # At any depth: the op families reach one another's functions through the
+    # registry jitgrad.ops.core.FN, and str(node) the printer through
+    # graph.TEXT_PRINTER, both filled in when the modules are imported.
+    assert _cycles(_imports()) == []
     assert _cycles(_imports(top_level_only=True)) == []
+
+
+def test_the_registries_that_replace_imports_are_filled():
+    import jitgrad as jg
+    from jitgrad import graph, printing
+    from jitgrad.ops.core import FN, provide
+
+    assert graph.TEXT_PRINTER[0] is printing.pretty
+    assert str(jg.sin(jg.vector("x_reg", 2))) == "sin(x_reg)"
+    for name in ("cast", "zeros", "broadcast_to", "reshape", "sum"):
+        assert callable(getattr(FN, name)), name
+    with pytest.raises(AttributeError, match="no op function 'nope' is registered"):
+        FN.nope  # noqa: B018
+    with pytest.raises(ValueError, match="registered twice"):
+        provide(cast=lambda x, d: x)

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..graph import Node
 from ..shapes import BOOL, F32, F64
-from .core import leaf_const
+from .core import FN, leaf_const
 
 __all__ = ["as_node", "const"]
 
@@ -56,9 +56,7 @@ def const(value, dtype=None) -> Node:
     """
     if isinstance(value, Node):
         if dtype is not None and value.dtype != np.dtype(dtype):
-            from .elementwise import cast
-
-            return cast(value, dtype)
+            return FN.cast(value, dtype)
         return value
     try:
         a = (

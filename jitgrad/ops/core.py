@@ -96,6 +96,31 @@ class OpDef:
 OPS: dict[str, OpDef] = {}
 
 
+class _Functions:
+    """The graph-building functions of the op families, by name (``FN.cast``,
+    ``FN.reshape``, ...), for the rules of the other families: derivative
+    rules and conversions build graphs with any family's functions, and each
+    family registers its own when it is imported (``jitgrad.ops`` imports them
+    all), so that no family imports one that imports it back."""
+
+    def __getattr__(self, name):
+        raise AttributeError(
+            f"no op function {name!r} is registered (jitgrad.ops registers every family)"
+        )
+
+
+#: see :class:`_Functions`
+FN = _Functions()
+
+
+def provide(**functions) -> None:
+    """Register an op family's graph-building functions in :data:`FN`."""
+    for name, f in functions.items():
+        if name in FN.__dict__ and FN.__dict__[name] is not f:
+            raise ValueError(f"op function {name!r} registered twice")
+        setattr(FN, name, f)
+
+
 def register(op: OpDef) -> OpDef:
     if op.name in OPS:
         raise ValueError(f"op {op.name!r} is already registered")
@@ -223,13 +248,10 @@ def _size(shape):
 
 def _conform(node: Node, shape, dtype) -> Node:
     """Cast and broadcast a folded result to the shape and dtype the op promised."""
-    from .elementwise import cast
-    from .structure import broadcast_to
-
     if node.dtype != dtype:
-        node = cast(node, dtype)
+        node = FN.cast(node, dtype)
     if node.shape != shape:
-        node = broadcast_to(node, shape)
+        node = FN.broadcast_to(node, shape)
     return node
 
 
@@ -253,13 +275,11 @@ def shape_error(opname: str, *shapes, why: str = "") -> ValueError:
 def batch_pad(xs, batched, out, **params) -> Node:
     """Batching rule for broadcasting ops: give each batched input the output's
     rank (size-1 axes after the batch axis) so the batch axis lines up."""
-    from .structure import reshape
-
     rank = out.ndim
     args = []
     for x, b in zip(xs, batched):
         if b and x.ndim - 1 < rank:
-            x = reshape(x, x.shape[:1] + (1,) * (rank - (x.ndim - 1)) + x.shape[1:])
+            x = FN.reshape(x, x.shape[:1] + (1,) * (rank - (x.ndim - 1)) + x.shape[1:])
         args.append(x)
     return make(out.op, tuple(args), **params)
 
@@ -270,10 +290,8 @@ def batch_size(xs, batched) -> int:
 
 def batch_all(xs, batched, originals) -> list:
     """Every input with the batch axis: unbatched ones are broadcast along it."""
-    from .structure import broadcast_to, reshape
-
     B = batch_size(xs, batched)
     out = []
     for x, b in zip(xs, batched):
-        out.append(x if b else broadcast_to(reshape(x, (1,) + x.shape), (B,) + x.shape))
+        out.append(x if b else FN.broadcast_to(FN.reshape(x, (1,) + x.shape), (B,) + x.shape))
     return out

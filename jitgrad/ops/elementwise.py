@@ -13,7 +13,7 @@ import numpy as np
 from ..graph import Node
 from ..shapes import BOOL, F32, F64, as_dtype, broadcast, promote
 from .convert import as_node
-from .core import OpDef, batch_pad, make, register, uniform_value
+from .core import FN, OpDef, batch_pad, make, provide, register, uniform_value
 
 # Precedences for infix printing (higher binds tighter), as in Python.
 PREC_CMP, PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_ATOM = 1, 2, 3, 4, 5, 6
@@ -119,9 +119,7 @@ def _value(node):
 
 
 def _zeros_like_shape(x: Node, y: Node) -> Node:
-    from .structure import zeros
-
-    return zeros(broadcast("fold", x.shape, y.shape), promote("fold", (x.dtype, y.dtype)))
+    return FN.zeros(broadcast("fold", x.shape, y.shape), promote("fold", (x.dtype, y.dtype)))
 
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -804,3 +802,4 @@ sign = _make_unary(SIGN, ">>> jg.evaluate(jg.sign(x), {x: -2.0})\n    array(-1.)
 square = _make_unary(SQUARE, ">>> jg.evaluate(jg.square(x), {x: 3.0})\n    array(9.)")
 
 _ = (F32, F64)
+provide(cast=cast)

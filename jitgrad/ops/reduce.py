@@ -11,7 +11,8 @@ import numpy as np
 from ..graph import Node
 from ..shapes import BOOL, fmt, norm_axes, promote, reduced_shape, size_of
 from .convert import as_node
-from .core import OpDef, make, register, uniform_value
+from .core import OpDef, make, provide, register, uniform_value
+from .elementwise import equal, exp, where
 from .structure import broadcast_to, expand_reduced, reshape, zeros
 
 
@@ -111,8 +112,6 @@ PROD = register(
 def _chooser_rules():
     def weights(out, x, axes):
         # Ties share the derivative equally (as JAX): mask / number of maximal elements.
-        from .elementwise import equal, where
-
         mask = where(equal(x, _expand(out, x, axes)), 1.0, 0.0)
         return mask, sum(mask, axis=axes)
 
@@ -173,8 +172,6 @@ def _lse_soft(out, x, axes):
     rounding error of about ``|out| eps``; it scales every ``exp(x - out)`` by the
     same factor, which the division removes (without it the gradient at
     ``x ~ 1e12`` is off by 4e-5, and past ``1e16`` it sums to n instead of 1)."""
-    from .elementwise import exp
-
     p = exp(x - _expand(out, x, axes))
     return p / _expand(sum(p, axis=axes), x, axes)
 
@@ -302,3 +299,4 @@ def mean(x, axis=None, keepdims: bool = False) -> Node:
 
 
 _ = (reshape, zeros)
+provide(sum=sum)

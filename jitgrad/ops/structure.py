@@ -12,7 +12,7 @@ import numpy as np
 from ..graph import Frozen, Node
 from ..shapes import BOOL, as_shape, fmt, norm_axes, promote, size_of
 from .convert import as_node
-from .core import OpDef, batch_all, leaf_const, make, register, uniform_value
+from .core import FN, OpDef, batch_all, leaf_const, make, provide, register, uniform_value
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -31,13 +31,11 @@ def sum_to(x: Node, shape: tuple) -> Node:
         return x
     if x.ndim < len(shape):
         return broadcast_to(x, shape)
-    from .reduce import sum as _sum
-
     lead = x.ndim - len(shape)
     tail = x.shape[lead:]
     summed = [i for i, d in enumerate(shape) if d == 1 and tail[i] != 1]
     axes = tuple(range(lead)) + tuple(lead + i for i in summed)
-    y = _sum(x, axis=axes) if axes else x
+    y = FN.sum(x, axis=axes) if axes else x
     kept = tuple(1 if i in summed else d for i, d in enumerate(tail))
     if y.shape != kept:
         y = reshape(y, kept)
@@ -667,9 +665,7 @@ def concatenate(nodes, axis: int = 0) -> Node:
         raise ValueError("concatenate: zero-dimensional nodes cannot be concatenated")
     (axis,) = norm_axes("concatenate", axis, nodes[0].ndim)
     dtype = _concat_dtype(nodes)
-    from .elementwise import cast
-
-    nodes = [n if n.dtype == dtype else cast(n, dtype) for n in nodes]
+    nodes = [n if n.dtype == dtype else FN.cast(n, dtype) for n in nodes]
     return make(CONCAT, tuple(nodes), axis=axis)
 
 
@@ -694,3 +690,6 @@ def stack(nodes, axis: int = 0) -> Node:
     (axis,) = norm_axes("stack", axis, len(shape) + 1)
     new = shape[:axis] + (1,) + shape[axis:]
     return concatenate([reshape(n, new) for n in nodes], axis=axis)
+
+
+provide(zeros=zeros, broadcast_to=broadcast_to, reshape=reshape)
