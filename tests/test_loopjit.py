@@ -48,6 +48,7 @@ def _graph(tag):
         jg.sum(A_.T * jg.reshape(x[:4], (4, 1))),
         jg.sum(x[np.array([5, 0, 2, 2])] * a),
         jg.sum(jg.where(A_ >= a, A_, 0.0)),
+        jg.sum(jg.logsumexp(A_, axis=1)) + jg.logsumexp(x * 3.0),  # np.isfinite, if
     ]
     f = sum(parts[1:], parts[0])
     ins = [x, A_, a]
@@ -160,6 +161,18 @@ def _run(body, shapes_in, out_shape, *args):
     argv = (ctypes.c_void_p * len(ptrs))(*ptrs)
     ctypes.CFUNCTYPE(None, ctypes.c_void_p)(address)(ctypes.cast(argv, ctypes.c_void_p))
     return res
+
+
+def test_float_predicates_are_numpys():
+    body = """
+def inner(x, out0):
+    for i0 in range(5):
+        out0[i0] = (1.0 if np.isfinite(x[i0]) else 0.0) + (2.0 if np.isnan(x[i0]) else 0.0)
+        out0[i0 + 5] = (1.0 if np.isinf(x[i0]) else 0.0)
+"""
+    x = np.array([1.0, np.inf, -np.inf, np.nan, -0.0])
+    want = np.concatenate([np.isfinite(x) + 2.0 * np.isnan(x), 1.0 * np.isinf(x)])
+    assert _run(body, [(5,)], (10,), x).tolist() == want.tolist()
 
 
 def test_integer_floor_division_and_modulo_are_pythons():

@@ -576,6 +576,15 @@ class _Compiler:
             args = [self.expr(a, env) for a in e.args]
             if name == "float64" and len(args) == 1:
                 return (self.to(args[0], "f"), "f")
+            if name in ("isfinite", "isnan", "isinf") and len(args) == 1 and args[0][1] == "f":
+                x = args[0][0]
+                if name == "isnan":
+                    return (b.fcmp_unordered("!=", x, x), "b")
+                ax = b.call(self.intrinsic("llvm.fabs"), [x])
+                inf = self.const("f", np.inf)[0]
+                if name == "isinf":
+                    return (b.fcmp_ordered("==", ax, inf), "b")
+                return (b.fcmp_ordered("!=", ax, inf), "b")  # false for nan and +-inf
             if len(args) != 1 or args[0][1] == "b":
                 raise Unsupported(f"np.{name} of these arguments")
             x = self.to(args[0], "f")
