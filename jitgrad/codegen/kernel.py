@@ -1155,6 +1155,11 @@ class _Artifact:
     direct: dict | None
     n_ops: int
 
+    @property
+    def scratch(self) -> list:
+        """``inner_w``'s temporary arrays as ``(shape, dtype)``, in its order."""
+        return [(tuple(shape), np.dtype(dt)) for _, shape, dt in self.temps]
+
 
 def _lower(inputs, outs, simplify, max_ops, cache, fastmath, parallel, single, stats, rep):
     rep.phase(f"simplify ({simplify})" if simplify else "prepare")
@@ -1441,9 +1446,8 @@ def _llvm_text(inputs, art, fastmath, stats):
     if os.environ.get("JITGRAD_LOOPS", "").strip().lower() in ("0", "false", "no", "off"):
         stats["llvm"] = "numba: JITGRAD_LOOPS=0"
         return None  # asked for Numba's kernel (and its ahead-of-time build)
-    temps = [(tuple(shape), np.dtype(dt)) for _, shape, dt in art.temps]
     try:
-        return "loops", LJ.ir_text(art.body, inputs, art.outputs, art.consts, temps, fastmath)
+        return "loops", LJ.ir_text(art.body, inputs, art.outputs, art.consts, art.scratch, fastmath)
     except LJ.Unsupported as e:
         stats["llvm"] = f"numba: {e}"
         return None
@@ -1463,7 +1467,7 @@ def _direct_kernel(
     t = time.perf_counter()
     cnames = list(art.consts)
     arrays = tuple(np.ascontiguousarray(art.consts[c]) for c in cnames)
-    temps = [(tuple(shape), np.dtype(dt)) for _, shape, dt in art.temps]
+    temps = art.scratch
     how, text = llvm
     rep.phase(f"llvm ({how})")
     tdir = directory
@@ -1533,14 +1537,21 @@ def _direct_kernel(
 def _library_mismatch(kernel, strict) -> str | None:
     """Why the library called by ``strict`` disagrees with :func:`jitgrad.evaluate`
     at the self-check point, or None."""
-    from .check import describe, mismatches
-
     ins = _selfcheck_point(kernel)
     with np.errstate(all="ignore"):
         lib = strict(*_floats(ins, kernel.inputs))
-        want = evaluate(kernel.outputs, dict(zip(kernel.inputs, ins)))
-    lib = lib if isinstance(lib, tuple) else (lib,)
+    return _against_evaluate(kernel, ins, lib if isinstance(lib, tuple) else (lib,))
+
+
+def _against_evaluate(kernel, ins, lib) -> str | None:
+    """Why the library's outputs ``lib`` at ``ins`` disagree with
+    :func:`jitgrad.evaluate` (the reference, which shares nothing with the code
+    generator), or None."""
+    from .check import describe, mismatches
+
     lib = [np.asarray(b).reshape(o.shape) for b, o in zip(lib, kernel.outputs)]
+    with np.errstate(all="ignore"):
+        want = evaluate(kernel.outputs, dict(zip(kernel.inputs, ins)))
     bad = mismatches(lib, want, kernel.outputs, bool(kernel.options.get("fastmath")))
     if bad:
         return "self-check against jg.evaluate: " + describe(bad, kernel.outputs)
@@ -1570,18 +1581,13 @@ def _aot_selfcheck(kernel, address, tramp) -> str | None:
         b = np.asarray(b, dtype=a.dtype).reshape(a.shape)
         if a.tobytes() != b.tobytes():
             return f"self-check: output {j} differs from the JIT kernel's"
-    # The JIT inner and the library are the same code: both against the
-    # reference, which shares nothing with the code generator.
+    # The JIT inner and the library are the same code: both against the reference.
     from . import aot as A
-    from .check import describe, mismatches
 
-    lib = [np.asarray(b).reshape(o.shape) for b, o in zip(lib, kernel.outputs)]
-    with np.errstate(all="ignore"):
-        want = evaluate(kernel.outputs, dict(zip(kernel.inputs, ins)))
-    bad = mismatches(lib, want, kernel.outputs, bool(kernel.options.get("fastmath")))
-    if bad:
+    why = _against_evaluate(kernel, ins, lib)
+    if why:
         kernel._selfcheck_point = ins
-        raise A.SelfCheckFailed("self-check against jg.evaluate: " + describe(bad, kernel.outputs))
+        raise A.SelfCheckFailed(why)
     return None
 
 
