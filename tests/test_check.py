@@ -2,11 +2,12 @@
 ``JITGRAD_CHECK``, and the self-check of every ahead-of-time build.
 
 Faults are injected by perturbing one generated statement (a scalar value
-``sN = (...)`` multiplied by 1.001) in the emitted source of ``inner`` (what
-the ahead-of-time library runs), of ``entry`` (what Numba's dispatcher runs),
-or of both.
+``sN = a op b`` multiplied by 1.001) in the loop IR of ``inner`` (what the
+ahead-of-time library runs), of ``entry`` (what Numba's dispatcher runs), or
+of both.
 """
 
+import ast
 import re
 import warnings
 
@@ -17,9 +18,9 @@ import jitgrad as jg
 from jitgrad.codegen import aot as A
 from jitgrad.codegen import check as C
 from jitgrad.codegen import emit as E
+from jitgrad.codegen import ir as IR
 
 HAVE_AOT = A.find_cc() is not None and A.host_key() is not None
-_STATEMENT = re.compile(r"^(\s+s\d+ = )(\(.*\))(  # .*)$", re.M)
 
 
 @pytest.fixture
@@ -31,20 +32,40 @@ def cache(tmp_path, monkeypatch):
 
 
 def _perturb(monkeypatch, modes):
-    """Make the code generator emit one wrong statement in each function of ``modes``."""
-    emit = E.Emitter.emit
+    """Make the code generator emit one wrong statement (a value ``sN = a op b``
+    times 1.001) in each function of ``modes``, in its loop IR (what both the
+    printed source and the loop compiler read)."""
+    functions = E.Emitter.functions
     hits = []
 
-    def wrong(self, mode="inner"):
-        body = emit(self, mode)
-        if mode not in modes:
-            return body
-        new, n = _STATEMENT.subn(r"\1\2 * 1.001\3", body, count=1)
-        assert n == 1, body
-        hits.append(mode)
-        return new
+    def first(body):
+        for k, s in enumerate(body):
+            if isinstance(s, IR.Loop):
+                found = first(s.body)
+                if found:
+                    return found
+            elif (
+                isinstance(s, IR.Let)
+                and len(s.targets) == 1
+                and re.fullmatch(r"s\d+", s.targets[0])
+                and isinstance(s.value, ast.BinOp)
+            ):
+                return body, k
+        return None
 
-    monkeypatch.setattr(E.Emitter, "emit", wrong)
+    def wrong(self):
+        fns = dict(zip(("inner", "entry"), functions(self)))
+        for mode in sorted(modes):
+            found = first(fns[mode].body)
+            assert found, IR.to_python(fns[mode])
+            body, k = found
+            s = body[k]
+            value = ast.BinOp(s.value, ast.Mult(), ast.Constant(1.001))
+            body[k] = IR.Let(list(s.targets), value, s.note)  # a new statement: not shared
+            hits.append(mode)
+        return fns["inner"], fns["entry"]
+
+    monkeypatch.setattr(E.Emitter, "functions", wrong)
     return hits
 
 

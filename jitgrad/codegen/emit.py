@@ -8,10 +8,16 @@ The module has three functions:
 ``batch(in..., out...)``   a ``prange`` over a leading batch axis calling ``inner``.
 
 Every statement names the graph node it computes, so a person can follow it.
+Each function's text is read once into the loop IR (:mod:`.ir`), whose passes
+remove dead values and one-iteration loops and fold identities; the module is
+printed from the IR, and :mod:`.loopjit` compiles the IR's syntax tree.
 """
 
 from __future__ import annotations
 
+import ast
+import copy
+import dataclasses
 import keyword
 import re
 
@@ -19,6 +25,7 @@ import numpy as np
 
 from ..graph import Node
 from ..ops.core import CONST, VAR
+from . import ir as IR
 from .helpers import PREAMBLE_HELPERS
 from .lower import Schedule, schedule
 from .lowering import ACC, ARRAY, LEAF, LOWERING, MAP, VIEW, fast_op, project, shift
@@ -1086,29 +1093,115 @@ class Emitter:
             out_loops([f"{t}[{', '.join(O)}] = np.log({si}) + {mi}"])
 
     # ------------------------------------------------------------------ module
+    def _ir(self, text: str) -> IR.Function:
+        """One emitted function as the loop IR, through its passes
+        (:func:`jitgrad.codegen.ir.optimise`)."""
+        f64 = np.dtype("float64")
+        arrays = {}
+        for v, a in zip(self.inputs, self.arg_names):
+            if v.ndim and v.dtype == f64:
+                arrays[a] = "f8"
+        for o, a in zip(self.outputs, self.out_names):
+            if o.dtype == f64:
+                arrays[a] = "f8"
+        for name, a in self.consts.items():
+            if a.dtype == f64:
+                arrays[name] = "f8"
+        for name, _shape, dtype in self.temps:
+            if dtype == f64:
+                arrays[name] = "f8"
+        return IR.optimise(IR.parse(text, arrays))
+
+    def _entry_from(self, inner: IR.Function, temps: list) -> IR.Function:
+        """``entry`` from ``inner``'s IR, for kernels of loops only: the output
+        and temporary arrays allocated first, 0-d outputs as locals
+        (``out0[0]`` becomes ``out0``), and the outputs returned."""
+        scalars = {self.out_names[j] for j, o in enumerate(self.outputs) if o.ndim == 0}
+
+        def local(e):
+            if type(e) is ast.Subscript and type(e.value) is ast.Name and e.value.id in scalars:
+                return ast.Name(e.value.id, ast.Load())
+            return None
+
+        def fix(e):
+            return IR.rewrite(e, local) if scalars & IR.reads([e]) else e
+
+        def stmts(body):
+            out = []
+            for s in body:
+                if isinstance(s, IR.Loop):
+                    out.append(dataclasses.replace(s, body=stmts(s.body)))
+                    continue
+                if isinstance(s, IR.Other) and isinstance(s.stmt, ast.Return):
+                    continue  # inner's own return: entry returns its outputs
+                t = getattr(s, "target", None)
+                if (
+                    isinstance(s, (IR.Store, IR.Update))
+                    and type(t) is ast.Subscript
+                    and type(t.value) is ast.Name
+                    and t.value.id in scalars
+                ):
+                    name, value = t.value.id, fix(s.value)
+                    if isinstance(s, IR.Store):
+                        out.append(IR.Let([name], value, s.note))
+                    else:
+                        out.append(IR.Update(ast.Name(name, ast.Store()), s.op, value, s.note))
+                    continue
+                if scalars:
+                    s = copy.copy(s)
+                    IR.map_exprs([s], fix)
+                out.append(s)
+            return out
+
+        body = []
+        for name, o in zip(self.out_names, self.outputs):
+            if o.ndim:
+                body.append(IR.Let([name], IR.allocation(tuple(o.shape), o.dtype)))
+        for name, shape, dt in temps:
+            body.append(IR.Let([name], IR.allocation(tuple(shape), dt)))
+        body += stmts(inner.body)
+        names = [ast.Name(n, ast.Load()) for n in self.out_names]
+        value = names[0] if len(names) == 1 and not self.tuple_out else ast.Tuple(names, ast.Load())
+        body.append(IR.Other(ast.Return(value)))
+        fn = IR.Function("entry", list(self.arg_names), body)
+        fn.body = IR.drop_dead(IR.propagate_copies(fn.body))
+        return fn
+
+    def functions(self):
+        """``(inner, entry)`` as loop IR, after their passes: the kernel on
+        caller-owned buffers, and the function that allocates and returns its
+        outputs. Loop-only kernels emit one body: ``entry`` is made from
+        ``inner``'s IR."""
+        inner_fn = self._ir(self.emit("inner"))
+        temps = self.inner_temps = self.temps
+        self.inner_prange = self.used_prange
+        if any(kind == "array" for kind, _ in self.sched.steps):
+            # Whole-array code differs between the two (entry allocates).
+            self.used_prange = False
+            entry_fn = self._ir(self.emit("entry"))
+        else:
+            entry_fn = self._entry_from(inner_fn, temps)
+        return inner_fn, entry_fn
+
     def module(self) -> str:
         """The kernel module. Array constants are arguments of the compiled
         functions (Numba cannot cache functions that use large global arrays);
         only ``entry``, the form for the user's own @njit code, reads them as
         globals and is compiled on first use."""
-        inner = self.emit("inner")
-        temps = self.inner_temps = self.temps
-        inner_prange = self.used_prange
-        self.used_prange = False
-        body = self.emit("entry")
+        inner_fn, entry_fn = self.functions()
+        temps = self.inner_temps
+        inner_prange = self.inner_prange
         cargs = list(self.consts)
         extra = "".join(f", {c}" for c in cargs)
         args = ", ".join(self.arg_names)
-        body = body.replace(
-            f"def entry({args}):", f"def entry_c({', '.join(self.arg_names + cargs)}):", 1
-        )
+        body_lines = IR.print_body(entry_fn.body)
+        body = "\n".join([f"def entry_c({', '.join(self.arg_names + cargs)}):", *body_lines])
         params = self.arg_names + self.out_names + cargs
         tnames = [t[0] for t in temps]
-        inner = inner.replace(
-            f"def inner({', '.join(self.arg_names + self.out_names)}):",
-            f"def {'inner_w' if temps else 'inner'}({', '.join(params + tnames)}):",
-            1,
-        )
+        inner_fn.name = "inner_w" if temps else "inner"
+        inner_fn.params = params + tnames
+        inner = IR.to_python(inner_fn)
+        self.kernel_ast = IR.to_ast(inner_fn)
         L = [PREAMBLE.format(cache=bool(self.cache), fastmath=_fm(self.fastmath))]
         for name in cargs:
             L.append(f"{name} = _CONSTS[{name!r}]")
@@ -1151,7 +1244,7 @@ class Emitter:
                 "@nb.njit(parallel=True, **_OPTS)" if self.used_prange else "@nb.njit(**_OPTS)"
             )
             L += checks
-            L += body.split("\n")[1:]
+            L += body_lines
         L += ["", ""]
         L.append("@nb.njit(parallel=True, **_OPTS)" if inner_prange else "@nb.njit(**_OPTS)")
         L.append(inner)
@@ -1165,11 +1258,11 @@ class Emitter:
                 L.append(f"    {name} = np.empty({shape}, dtype={_dtype_expr(dtype)})")
             L.append(f"    inner_w({', '.join(params + tnames)})")
             L += ["", ""]
-        L += self._batch(body, cargs)
+        L += self._batch(entry_fn, cargs)
         L.append("")
         return "\n".join(L)
 
-    def _batch(self, body: str, cargs: list) -> list:
+    def _batch(self, entry: IR.Function, cargs: list) -> list:
         """``batch``: a prange over the leading axis. When every input and output
         is a scalar per point, the loop calls an inlined copy of ``entry_c`` on
         scalars, so LLVM sees plain arithmetic and vectorises it across points
@@ -1184,10 +1277,14 @@ class Emitter:
             and all(o.ndim == 0 for o in self.outputs)
         )
         if point:
-            lines = body.split("\n")
-            lines[0] = lines[0].replace("def entry_c(", "def point(", 1)
-            assert lines[-1].startswith("    return ")
-            lines[-1] = f"    return {', '.join(self.out_names)},"
+            # entry_c's body, returning a tuple
+            *rest, ret = entry.body
+            assert isinstance(ret, IR.Other) and isinstance(ret.stmt, ast.Return)
+            value = ret.stmt.value
+            if not isinstance(value, ast.Tuple):
+                value = ast.Tuple([value], ast.Load())
+            fn = IR.Function("point", self.arg_names + cargs, [*rest, IR.Other(ast.Return(value))])
+            lines = IR.to_python(fn).split("\n")
             L.append('@nb.njit(inline="always", **_OPTS)')
             L += lines
             L += ["", ""]

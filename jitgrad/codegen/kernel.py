@@ -1154,6 +1154,7 @@ class _Artifact:
     temps: list
     direct: dict | None
     n_ops: int
+    kernel: object = None  # inner(_w) as a syntax tree from the loop IR, for loopjit
 
     @property
     def scratch(self) -> list:
@@ -1184,7 +1185,7 @@ def _lower(inputs, outs, simplify, max_ops, cache, fastmath, parallel, single, s
     t = time.perf_counter()
     body = em.module()
     stats["emit"] = time.perf_counter() - t
-    return _Artifact(simplified, body, em.consts, em.inner_temps, em.direct, n_ops)
+    return _Artifact(simplified, body, em.consts, em.inner_temps, em.direct, n_ops, em.kernel_ast)
 
 
 def _write(art: _Artifact, directory, name, rep):
@@ -1447,7 +1448,9 @@ def _llvm_text(inputs, art, fastmath, stats):
         stats["llvm"] = "numba: JITGRAD_LOOPS=0"
         return None  # asked for Numba's kernel (and its ahead-of-time build)
     try:
-        return "loops", LJ.ir_text(art.body, inputs, art.outputs, art.consts, art.scratch, fastmath)
+        return "loops", LJ.ir_text(
+            art.body, inputs, art.outputs, art.consts, art.scratch, fastmath, art.kernel
+        )
     except LJ.Unsupported as e:
         stats["llvm"] = f"numba: {e}"
         return None

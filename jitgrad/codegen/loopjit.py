@@ -747,17 +747,25 @@ def _kind(dtype):
     return k
 
 
-def ir_text(body: str, inputs, outputs, consts: dict, temps: list, fastmath=False) -> str:
+def ir_text(
+    body: str, inputs, outputs, consts: dict, temps: list, fastmath=False, kernel=None
+) -> str:
     """The LLVM module of a kernel from its module ``body`` (the emitter's
     text): ``inner_w`` when the kernel has temporary arrays ``temps`` (``(shape,
-    dtype)`` each), else ``inner``. Raises :class:`Unsupported`."""
+    dtype)`` each), else ``inner``. ``kernel``: that function's syntax tree
+    from the loop IR (:func:`jitgrad.codegen.ir.to_ast`), which spares parsing
+    it. Raises :class:`Unsupported`."""
     if fastmath:
         raise Unsupported("fastmath (Numba's flags)")
     fname = "inner_w" if temps else "inner"
     try:
-        tree = ast.parse(_wanted(body, fname))
+        tree = ast.parse(_wanted(body, None if kernel is not None else fname))
     except SyntaxError as e:  # pragma: no cover - our own text
         raise Unsupported(f"unparsable kernel: {e}") from None
+    if kernel is not None:
+        if kernel.name != fname:
+            raise Unsupported(f"the loop IR holds {kernel.name}, not {fname}")
+        tree.body.append(kernel)
     params = []
     for v in inputs:
         params.append(
@@ -789,6 +797,6 @@ def _wanted(body: str, fname: str) -> str:
     starts = [m.start() for m in _TOP.finditer(body)] + [len(body)]
     for a, b in zip(starts, starts[1:]):
         chunk = body[a:b]
-        if chunk.startswith(f"def {fname}(") or _WANTED.match(chunk):
+        if (fname and chunk.startswith(f"def {fname}(")) or _WANTED.match(chunk):
             keep.append(chunk)
     return "".join(keep)
