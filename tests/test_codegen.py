@@ -1105,6 +1105,7 @@ def test_diagonal_split_gives_the_same_bits(cache_dir, monkeypatch, dtype):
     (energy sums included) is bit for bit the unsplit kernel's. So do the row
     sums of the forces kept in locals over the inner loop (float64 only)."""
     from jitgrad.codegen import emit
+    from jitgrad.codegen import ir
 
     n = 6
     ins, outs = pairwise_graphs(n, dtype)
@@ -1112,7 +1113,7 @@ def test_diagonal_split_gives_the_same_bits(cache_dir, monkeypatch, dtype):
     k = jg.compile(ins, outs, cache=False)
     assert "below the diagonal i0 == i1" in k.source and "if i0 == i1 else" not in k.source
     assert ("unrolled" in k.source) == (dtype == "float64")
-    monkeypatch.setattr(emit, "DIAG_SPLIT_MAX_LINES", 0)
+    monkeypatch.setattr(ir, "SPLIT_MAX_STATEMENTS", 0)
     monkeypatch.setattr(emit._Registers, "MAX_UNROLL", 0)
     plain = jg.compile(ins, outs, cache=False)
     assert "if i0 == i1 else" in plain.source and "below the diagonal" not in plain.source

@@ -36,6 +36,13 @@ def _benchmark_graphs():
         w = 1.0 + (x - 1.0) / 4.0
         f = eval(expr, {"xp": jg, "x": x, "n": n, "idx": idx, "w": w, "pi": pi, "e": e})
         yield name, [x], [f, jg.grad(f, x), jg.hessian(f, x)]
+    for n in (8, 32):  # plain loops, and BLAS with its transposed views
+        x, t = jg.vector("x", n), jg.vector("t", n)
+        W = [jg.matrix(f"W{i}", n, n) for i in range(3)]
+        b = [jg.vector(f"b{i}", n) for i in range(3)]
+        y = jg.sum((W[2] @ jg.tanh(W[1] @ jg.tanh(W[0] @ x + b[0]) + b[1]) + b[2] - t) ** 2)
+        params = [W[0], b[0], W[1], b[1], W[2], b[2]]
+        yield f"layers {n}", [x, *params, t], [y, *jg.grad(y, params)]
     X = jg.matrix("X", 8, 3)
     eye = np.eye(8)
     r2 = jg.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1) + eye
@@ -66,6 +73,14 @@ def test_generated_source_of_the_benchmark_kernels_is_clean(name, ins, outs):
     k = jg.compile(ins, outs)
     found = IR.hygiene(k.source)
     assert found == [], f"{name}: {found[:5]}"
+
+
+def test_the_batch_kernel_source_is_clean_too():
+    x, y = jg.scalars("x_b y_b")
+    f = jg.sin(x * y) + jg.exp(x) / (1 + y**2)
+    k = jg.compile([x, y], [f, *jg.grad(f, [x, y])], batch=True)
+    assert "def point(" in k.source
+    assert IR.hygiene(k.source) == []
 
 
 def test_hygiene_finds_what_the_passes_remove():

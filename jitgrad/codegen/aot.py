@@ -271,32 +271,20 @@ def arg_kinds(inputs, outputs, consts) -> list:
     return kinds
 
 
-_ALLOCATES = re.compile(
-    r"np\.(empty|full|zeros|ones|dot|ascontiguousarray|array|copy)\(|\.(copy|astype)\("
-)
-
-
 _NRT_NOINLINE = re.compile(r"^(define [^\n]*@NRT_(?:incref|decref)\([^)\n]*\)[^#\n{]*)#\d+", re.M)
 
 
-def needs_runtime(source: str) -> str | None:
+def needs_runtime(module) -> str | None:
     """Why the ``inner_w`` (else ``inner``) function of a kernel module cannot
-    run without Numba's runtime (NRT), read from its source before anything is
-    compiled, or None.
-
-    Temporary arrays (``np.empty``, ``np.full``, ...) and BLAS calls
-    (``np.dot``) need NRT or Numba's helper library; so may
-    ``np.ascontiguousarray`` (a copy). A kernel that passes this check and
-    still needs them is caught at link time (``--no-undefined``)."""
-    start = source.find("\ndef inner_w(")
-    if start < 0:
-        start = source.find("\ndef inner(")
-    if start < 0:
-        return "the module has no inner function"
-    end = source.find("\n@", start)
-    m = _ALLOCATES.search(source, start, end if end > 0 else len(source))
-    if m:
-        return f"the code allocates temporary arrays with Numba's runtime (NRT): {m.group(0)}..."
+    run without Numba's runtime (NRT), or None: the module's ``_RUNTIME``, the
+    first call in that function that allocates an array (``np.empty``,
+    ``np.full``, ``np.ascontiguousarray``, ...) or calls BLAS (``np.dot``), as
+    the emitter found it in the loop IR (:func:`jitgrad.codegen.ir.runtime_call`).
+    A kernel that passes this check and still needs them is caught at link
+    time (``--no-undefined``)."""
+    call = getattr(module, "_RUNTIME", None)
+    if call:
+        return f"the code allocates temporary arrays with Numba's runtime (NRT): {call}"
     return None
 
 

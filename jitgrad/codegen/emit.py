@@ -36,7 +36,6 @@ _RESERVED = re.compile(r"(t|s|c|i|p|acc|out|in)\d+|[rcqb]")
 SMALL_MATMUL = 4096
 GLOBAL_CONST_BYTES = 1 << 14  # larger array constants stop Numba from caching a function
 BLOCK_MIN = 48  # scalar runs at least this long become one scalar_block
-DIAG_SPLIT_MAX_LINES = 120  # longer loop bodies are not tripled (compile time)
 _BLOCK_DTYPES = (np.dtype("float64"), np.dtype("float32"), np.dtype("bool"))
 PARALLEL_MIN = 4096  # outer loop length from which parallel=True uses prange  # m*n*k at or below which matmul is written as plain loops
 
@@ -100,7 +99,6 @@ class Emitter:
     def __init__(self, inputs, outputs, *, cache=True, fastmath=False, parallel=False):
         self.parallel = parallel
         self.used_prange = False
-        self.diag_reads = []  # identity-mask selects written in the current loop body
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.sched: Schedule = schedule(self.outputs)
@@ -201,10 +199,9 @@ class Emitter:
                 return _literal(u, inp.dtype)
             diag = self.diagonal_const(inp)
             if diag is not None:
+                # split at the diagonal by the loop IR's pass (ir.split_diagonal)
                 on, off = (_literal(v, inp.dtype) for v in diag)
-                text = f"({on} if {index[0]} == {index[1]} else {off})"
-                self.diag_reads.append((index[0], index[1], text, on, off))
-                return text
+                return f"({on} if {index[0]} == {index[1]} else {off})"
             return f"{self.const_name(inp)}[{', '.join(index)}]"
         return f"{self.names[id(inp)]}[{', '.join(index)}]"
 
@@ -545,7 +542,6 @@ class Emitter:
                 L.append(f"{ind}for {I[k]} in {rng}({dim}):")
                 ind += "    "
             body_start = len(L)
-            self.diag_reads = []
             local = self.emit_body(g, I, ind, acc_init)
             regs = _Registers(self, I, acc_init)
             for g2 in inner:
@@ -573,7 +569,6 @@ class Emitter:
                 self.emit_body(g2, I2, ind2, acc_init, dict(local))
             if len(L) == body_start:
                 L.append(f"{ind}pass")
-            self.split_at_diagonal(I, space, body_start - d, only=I[-1] if regs.names else None)
             regs.place(body_start - 1)
         for gg in [g, *inner]:
             for n in gg.nodes:
@@ -583,45 +578,6 @@ class Emitter:
                     target = self.out_target(n)
                     if target:
                         L.append(f"    {self.set_scalar_out(target, name)}")
-
-    def split_at_diagonal(self, I: list, space: tuple, first_header: int, only=None):
-        """Split the loop over ``I[b]`` at ``I[a] == I[b]`` when the body reads
-        identity-mask constants there (``(on if i0 == i1 else off)``, see
-        :meth:`diagonal_const`): below, on and above the diagonal, each with the
-        select replaced by its value, so that the long runs have no per-element
-        test and LLVM can fold ``1.0 * x``. The iterations run in the same order,
-        so reductions give the same bits."""
-        reads, self.diag_reads = self.diag_reads, []
-        pairs = {frozenset(r[:2]) for r in reads}
-        L = self.lines
-        if len(pairs) != 1 or len(L) - first_header > DIAG_SPLIT_MAX_LINES:
-            return
-        pos = sorted(I.index(v) for v in next(iter(pairs)) if v in I)
-        if len(pos) != 2 or space[pos[0]] != space[pos[1]]:
-            return
-        a, b = I[pos[0]], I[pos[1]]
-        if only is not None and b != only:
-            return  # locals accumulate over the innermost loop: split only that one
-        h = first_header + pos[1]
-        head = L[h][: len(L[h]) - len(L[h].lstrip())]
-        body = L[h + 1 :]
-
-        def fill(use_on: bool) -> list:
-            out = []
-            for line in body:
-                for _a, _b, text, on, off in reads:
-                    line = line.replace(text, on if use_on else off)
-                out.append(line)
-            return out
-
-        L[h:] = [
-            f"{head}for {b} in range({a}):  # below the diagonal {a} == {b}",
-            *fill(False),
-            f"{head}for {b} in range({a}, {a} + 1):  # on it",
-            *fill(True),
-            f"{head}for {b} in range({a} + 1, {space[pos[1]]}):  # above it",
-            *fill(False),
-        ]
 
     def prologue(self, g, acc_init: dict):
         """Buffers and accumulators of loop ``g``, before its loop nest."""
@@ -1212,6 +1168,8 @@ class Emitter:
         L.append(f"_CONST_NAMES = {cargs!r}")
         # inner_w's temporary arrays, after the constants: (shape, dtype string)
         L.append(f"_TEMPS = {[(list(shape), dtype.str) for _, shape, dtype in temps]!r}")
+        # what the kernel function needs of Numba's runtime (aot.needs_runtime)
+        L.append(f"_RUNTIME = {IR.runtime_call(inner_fn)!r}")
         L += ["", ""]
         L.append("@nb.njit(parallel=True, **_OPTS)" if self.used_prange else "@nb.njit(**_OPTS)")
         L.append(body)

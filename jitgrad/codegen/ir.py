@@ -312,6 +312,108 @@ def drop_short_loops(body: list) -> list:
     return out
 
 
+def _diagonal_select(e):
+    """``{a, b}`` when ``e`` is ``(on if a == b else off)`` over two names with
+    literal branches (an identity-mask constant read in a loop), else None."""
+    if type(e) is not ast.IfExp or type(e.test) is not ast.Compare:
+        return None
+    t = e.test
+    if len(t.ops) != 1 or type(t.ops[0]) is not ast.Eq:
+        return None
+    a, b = t.left, t.comparators[0]
+    if type(a) is not ast.Name or type(b) is not ast.Name or a.id == b.id:
+        return None
+    if not _reads([e.body, e.orelse]) <= {"np"}:
+        return None
+    return frozenset((a.id, b.id))
+
+
+def _selects(body) -> set:
+    pairs = set()
+    for s in _walk(body):
+        for e in _exprs(s):
+            for n in ast.walk(e):
+                p = _diagonal_select(n)
+                if p is not None:
+                    pairs.add(p)
+    return pairs
+
+
+def _with_diagonal(body: list, on: bool) -> list:
+    """A copy of ``body`` with each diagonal select replaced by its branch."""
+
+    def pick(e):
+        if _diagonal_select(e) is None:
+            return None
+        return copy.deepcopy(e.body if on else e.orelse)
+
+    out = copy.deepcopy(body)
+    map_exprs(out, lambda e: rewrite(e, pick))
+    return out
+
+
+def _size(body) -> int:
+    return sum(1 for _ in _walk(body))
+
+
+SPLIT_MAX_STATEMENTS = 120  # longer loop bodies are not tripled (compile time)
+
+
+def split_diagonal(body: list, max_statements: int | None = None, outer=()) -> list:
+    """Split ``for b in range(n)`` inside ``for a in range(n)`` at ``a == b``
+    when its body reads identity-mask constants there (``(on if a == b else
+    off)``): below, on and above the diagonal, each with the select replaced
+    by its value, so that the long runs have no per-element test and the folds
+    remove ``1.0 * x``. The iterations run in the same order, so sums give the
+    same bits. Bodies longer than ``max_statements`` are not tripled (compile
+    time)."""
+    if max_statements is None:
+        max_statements = SPLIT_MAX_STATEMENTS
+    out = []
+    for s in body:
+        if not isinstance(s, Loop):
+            out.append(s)
+            continue
+        pairs = _selects(s.body)
+        enclosing = {q.var: q for q in outer}
+        if len(pairs) == 1 and _size(s.body) <= max_statements:
+            (pair,) = pairs
+            (a,) = pair - {s.var} if s.var in pair else (None,)
+            top = enclosing.get(a)
+            if (
+                top is not None
+                and _is(s.start, 0)
+                and _is(top.start, 0)
+                and _same(s.stop, top.stop)
+                and isinstance(s.stop, ast.Constant)
+            ):
+                A = ast.Name(a, ast.Load())
+                A1 = ast.BinOp(ast.Name(a, ast.Load()), ast.Add(), ast.Constant(1))
+                out += [
+                    Loop(
+                        s.var,
+                        ast.Constant(0),
+                        A,
+                        _with_diagonal(s.body, False),
+                        f"below the diagonal {a} == {s.var}",
+                        s.prange,
+                    ),
+                    Loop(s.var, A, A1, _with_diagonal(s.body, True), "on it", s.prange),
+                    Loop(
+                        s.var,
+                        copy.deepcopy(A1),
+                        s.stop,
+                        _with_diagonal(s.body, False),
+                        "above it",
+                        s.prange,
+                    ),
+                ]
+                continue
+        s.body = split_diagonal(s.body, max_statements, (*outer, s))
+        out.append(s)
+    return out
+
+
 _FUNCS_F8 = frozenset(
     "exp log log1p expm1 sqrt sin cos tan arcsin arccos arctan sinh cosh tanh "
     "abs fabs float64".split()
@@ -531,7 +633,10 @@ def fold(fn: Function):
             elif isinstance(s, (Update, Store)):
                 s.target, s.value = fe(s.target), fe(s.value)
                 if isinstance(s, Update) and isinstance(s.target, ast.Name):
-                    types.names[s.target.id] = None
+                    # a float64 stays one: acc += v with v float64 or int
+                    was = types.names.get(s.target.id)
+                    keep = was == "f8" and types.of(s.value) in ("f8", "i")
+                    types.names[s.target.id] = "f8" if keep else None
             elif isinstance(s, Other):
                 s.stmt = f.visit(s.stmt)
 
@@ -689,7 +794,9 @@ def drop_dead(body: list) -> list:
 
 
 def optimise(fn: Function) -> Function:
-    """The passes, in order: one-iteration loops, folding, copies, dead values."""
+    """The passes, in order: the diagonal split, one-iteration loops, folding,
+    copies, dead values."""
+    fn.body = split_diagonal(fn.body)
     fn.body = drop_short_loops(fn.body)
     fold(fn)
     fn.body = propagate_copies(fn.body)
@@ -815,6 +922,24 @@ def to_ast(fn: Function) -> ast.FunctionDef:
     sharing the IR's expressions."""
     args = ast.arguments([], [ast.arg(p) for p in fn.params], None, [], [], None, [])
     return ast.FunctionDef(fn.name, args, _stmts(fn.body) or [ast.Pass()], [], None)
+
+
+_ALLOCATING = frozenset("empty full zeros ones dot ascontiguousarray array copy".split())
+
+
+def runtime_call(fn: Function) -> str | None:
+    """The first call of ``fn`` that needs Numba's runtime (NRT: it allocates
+    an array, or calls BLAS), as source text, or None."""
+    for s in _walk(fn.body):
+        for e in _exprs(s):
+            for n in ast.walk(e):
+                if type(n) is not ast.Call or type(n.func) is not ast.Attribute:
+                    continue
+                f = n.func
+                np_call = type(f.value) is ast.Name and f.value.id == "np" and f.attr in _ALLOCATING
+                if np_call or f.attr in ("copy", "astype"):
+                    return ast.unparse(n)
+    return None
 
 
 # ----------------------------------------------------------------------------- checks

@@ -1379,7 +1379,7 @@ def _aot_build(kernel, stats, rep, directory, name, host, asked):
     except A.Unsupported as e:
         fn, man = None, {"unsupported": str(e)}
     if fn is None and man is None:
-        why = A.needs_runtime(kernel.source)
+        why = A.needs_runtime(kernel._mod)
         if why is not None:
             man = {"unsupported": why}
     if man is not None and fn is None:
