@@ -1104,8 +1104,7 @@ def test_diagonal_split_gives_the_same_bits(cache_dir, monkeypatch, dtype):
     diagonal without selects; the iterations keep their order, so every output
     (energy sums included) is bit for bit the unsplit kernel's. So do the row
     sums of the forces kept in locals over the inner loop (float64 only)."""
-    from jitgrad.codegen import emit
-    from jitgrad.codegen import ir
+    from jitgrad.codegen import emit, ir
 
     n = 6
     ins, outs = pairwise_graphs(n, dtype)

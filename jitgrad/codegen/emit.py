@@ -44,8 +44,11 @@ import numpy as np
 import numba as nb
 from numba import prange
 
+from jitgrad.codegen.consts import module_consts as _module_consts
 from jitgrad.codegen.errors import InputShapeError
 from jitgrad.codegen.nbmath import {mathlib}
+
+_CONSTS = _module_consts(globals())
 
 _OPTS = dict(cache={cache}, error_model="numpy", fastmath={fastmath})
 """.replace("{mathlib}", ", ".join(f"jg_{name}" for name in sorted(MATH)))

@@ -244,20 +244,6 @@ def _read_verified(path: str, npz_path: str):
     return (text, npz) if unseal("kernel", text, npz or b"") is not None else None
 
 
-def _module_source(body: str, npz_name: str | None) -> str:
-    if npz_name is None:
-        loader = "_CONSTS = {}\n"
-    else:
-        loader = (
-            "import os as _os\n"
-            f"with np.load(_os.path.join(_os.path.dirname(__file__), {npz_name!r})) as _f:\n"
-            "    _CONSTS = {_k: _f[_k] for _k in _f.files}\n"
-        )
-    # The loader must run after "import numpy as np" in the preamble.
-    head, sep, rest = body.partition("\n_OPTS = ")
-    return head + "\n" + loader + sep + rest
-
-
 def _import_file(path: str, name: str):
     if name in sys.modules:
         return sys.modules[name]
@@ -274,10 +260,9 @@ def _import_file(path: str, name: str):
 
 
 def _exec_source(source: str, consts: dict):
-    ns = {"__name__": "jitgrad_kernel_inmemory"}
-    src = source.replace("_CONSTS = {}\n", "")
-    ns["_CONSTS"] = consts
-    exec(builtins.compile(src, "<jitgrad kernel>", "exec"), ns)
+    # the module's constants, which it takes from its globals (consts.module_consts)
+    ns = {"__name__": "jitgrad_kernel_inmemory", "_CONSTS": consts}
+    exec(builtins.compile(source, "<jitgrad kernel>", "exec"), ns)
     return ns
 
 
@@ -1193,16 +1178,15 @@ def _write(art: _Artifact, directory, name, rep):
     ``directory``), and a function that imports it."""
     modname = "jitgrad_kernel_" + name[2:]
     if directory is None:
-        source = _module_source(art.body, None)
+        source = art.body
         return source, lambda: _exec_source(source, art.consts)
     rep.phase("cache write")
-    npz_bytes = npz_name = None
+    npz_bytes = None
     if art.consts:
         buf = io.BytesIO()
         np.savez(buf, **art.consts)
         npz_bytes = buf.getvalue()
-        npz_name = name + ".npz"
-    text = _seal(_module_source(art.body, npz_name), npz_bytes)
+    text = _seal(art.body, npz_bytes)
     path = os.path.join(directory, name + ".py")
     if npz_bytes is not None:
         _atomic_write(os.path.join(directory, name + ".npz"), npz_bytes)
