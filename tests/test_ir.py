@@ -300,3 +300,42 @@ def test_entry_is_made_from_inner_for_loop_kernels():
     a = np.linspace(-1, 1, 5)
     for g, w in zip(k.njit(a), k(a)):
         np.testing.assert_array_equal(g, w)
+
+
+def test_common_subexpressions_of_a_loop_body_get_one_name():
+    out = _run(
+        """
+def f(x, t, out):
+    for i0 in range(3):
+        s1 = (1.0 - x[i0]) * (1.0 - x[i0])
+        s2 = s1 - 2.0 * (1.0 - x[i0])
+        out[i0 + 1] = s2 + x[i0 + 1]
+        s3 = t[i0] * 2.0
+        t[i0] = s3
+        s4 = t[i0] * 2.0
+        out[i0] = s4 + s3
+"""
+    )
+    assert out.count("1.0 - x[i0]") == 1
+    assert "x[i0 + 1]" in out  # index arithmetic stays inline
+    assert out.count("t[i0] * 2.0") == 2  # t[i0] is stored between the two
+
+
+def test_a_shared_value_is_not_used_past_a_rebinding():
+    out = _run(
+        """
+def f(x, out):
+    for i0 in range(3):
+        s1 = x[0] * 3.0
+        s5 = s1 * x[1]
+        s1 = x[2] * 3.0
+        s6 = s1 * x[1]
+        out[i0] = s5 + s6
+"""
+    )
+    assert out.count("s1 * x[1]") == 2
+    ns = {}
+    exec(out, ns)
+    a, b = np.array([1.0, 2.0, 3.0]), np.zeros(3)
+    ns["f"](a, b)
+    assert b.tolist() == [24.0, 24.0, 24.0]

@@ -793,12 +793,168 @@ def drop_dead(body: list) -> list:
     return body
 
 
+_CSE_NODES = (ast.BinOp, ast.UnaryOp, ast.Call)
+
+
+def _candidates(e, out: list):
+    """The subexpressions of ``e`` that CSE may name, outermost first."""
+    if isinstance(e, _CSE_NODES) and not (
+        type(e) is ast.UnaryOp and type(e.operand) is ast.Constant
+    ):
+        out.append(e)
+    for child in ast.iter_child_nodes(e):
+        if isinstance(child, ast.expr):
+            _candidates(child, out)
+
+
+def _index_only(e, indices: set) -> bool:
+    """Integer index arithmetic over loop indices (``i0 + 1``): left inline."""
+    for n in ast.walk(e):
+        if type(n) is ast.Name:
+            if n.id not in indices:
+                return False
+        elif type(n) is ast.Constant:
+            if type(n.value) is not int:
+                return False
+        elif not isinstance(n, (ast.BinOp, ast.operator, ast.expr_context)):
+            return False
+    return True
+
+
+def _stmt_exprs(s) -> list:
+    """The expressions of a statement CSE rewrites (a store's index included)."""
+    if isinstance(s, Let):
+        return [s.value]
+    if isinstance(s, (Update, Store)):
+        return [s.target, s.value]
+    return []
+
+
+def cse(fn: Function) -> Function:
+    """Common subexpressions of the statements of each loop body: a value
+    computed more than once (``(1.0 - x[i0]) * (1.0 - x[i0])``) gets a name,
+    bound before its first use, while none of the names or arrays it reads is
+    bound or stored again. The values are the same operations on the same
+    operands, so the same bits."""
+    used = set()
+    for s in _walk(fn.body):
+        used |= _binds(s)
+    top = max((int(n[1:]) for n in used if n[:1] == "s" and n[1:].isdigit()), default=0)
+    counter = [top]
+    indices = {s.var for s in _walk(fn.body) if isinstance(s, Loop)}
+
+    def fresh():
+        counter[0] += 1
+        return f"s{counter[0]}"
+
+    def block(body: list) -> list:
+        counts: dict = {}
+        for s in body:
+            for e in _stmt_exprs(s):
+                found = []
+                _candidates(e, found)
+                for n in found:
+                    k = ast.dump(n)
+                    counts[k] = counts.get(k, 0) + 1
+        avail: dict = {}  # dump -> (name, names it reads)
+        out = []
+        for s in body:
+            k = None
+            if isinstance(s, Loop):
+                s.body = block(s.body)
+            if isinstance(s, (Let, Update, Store)):
+                lets = pending = []
+
+                def name(e, pending=pending):
+                    if not isinstance(e, _CSE_NODES) or _index_only(e, indices):
+                        return None
+                    k = ast.dump(e)
+                    if k in avail:
+                        return ast.Name(avail[k][0], ast.Load())
+                    if counts.get(k, 0) < 2 or (
+                        type(e) is ast.UnaryOp and type(e.operand) is ast.Constant
+                    ):
+                        return None
+                    # its other occurrences go: so do the parts they hold
+                    found = []
+                    _candidates(e, found)
+                    for n in found[1:]:
+                        kn = ast.dump(n)
+                        counts[kn] = counts.get(kn, 0) - (counts[k] - 1)
+                    inner = rewrite_children(e, name)
+                    v = fresh()
+                    pending.append(Let([v], inner, "shared"))
+                    avail[k] = (v, _reads([inner]) | _reads([e]))
+                    return ast.Name(v, ast.Load())
+
+                if isinstance(s, Let):
+                    v = s.value
+                    k = ast.dump(v) if isinstance(v, _CSE_NODES) else None
+                    if k is not None and k not in avail:
+                        s.value = rewrite_children(v, name)
+                    else:
+                        s.value = rewrite(v, name)
+                else:
+                    if isinstance(s.target, ast.Subscript):
+                        s.target.slice = rewrite(s.target.slice, name)
+                    s.value = rewrite(s.value, name)
+                out += lets
+            out.append(s)
+            bound = _binds(s)
+            if isinstance(s, (Store, Update)) and isinstance(s.target, ast.Subscript):
+                bound = bound | _reads([s.target.value])
+            if isinstance(s, Other):
+                avail.clear()
+            elif bound:
+                for k2 in [k2 for k2, (v2, r) in avail.items() if r & bound or v2 in bound]:
+                    del avail[k2]
+            if (
+                isinstance(s, Let)
+                and not s.unpack
+                and k is not None
+                and k not in avail
+                and counts.get(k, 0) >= 2
+                and s.targets[0] not in _reads([s.value])
+            ):
+                avail[k] = (s.targets[0], _reads([s.value]))
+        return out
+
+    def loops(body):
+        for s in body:
+            if isinstance(s, Loop):
+                s.body = block(s.body)
+
+    loops(fn.body)
+    return fn
+
+
+def rewrite_children(e, f):
+    """``e`` with :func:`rewrite` applied to its children only."""
+    changed = {}
+    for name, v in ast.iter_fields(e):
+        if isinstance(v, ast.AST):
+            nv = rewrite(v, f)
+            if nv is not v:
+                changed[name] = nv
+        elif isinstance(v, list) and v and isinstance(v[0], ast.AST):
+            nv = [rewrite(x, f) if isinstance(x, ast.AST) else x for x in v]
+            if any(a is not b for a, b in zip(nv, v)):
+                changed[name] = nv
+    if not changed:
+        return e
+    new = copy.copy(e)
+    for name, v in changed.items():
+        setattr(new, name, v)
+    return new
+
+
 def optimise(fn: Function) -> Function:
     """The passes, in order: the diagonal split, one-iteration loops, folding,
-    copies, dead values."""
+    common subexpressions in loops, copies, dead values."""
     fn.body = split_diagonal(fn.body)
     fn.body = drop_short_loops(fn.body)
     fold(fn)
+    cse(fn)
     fn.body = propagate_copies(fn.body)
     fn.body = drop_dead(fn.body)
     return fn
