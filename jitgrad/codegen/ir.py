@@ -12,17 +12,21 @@ A function is a list of statements over named values:
 Expressions are Python :mod:`ast` expressions. The passes (:func:`optimise`)
 rewrite the statement lists; none of them edits text:
 
+- the diagonal split of loops that read identity-mask constants;
 - one-iteration loops become their body, with the loop index replaced by its
   value and the index arithmetic folded;
 - constant folding of integer index arithmetic and of the float64 identities
   ``x * 1.0``, ``1.0 * x``, ``x / 1.0``, ``x - 0.0`` and ``x + 0.0``,
   ``0.0 + x`` (the last two as XLA's simplifier does: they are exact except
   that a ``-0.0`` value stays ``-0.0``, where IEEE's sum would give ``+0.0``);
-- dead-value removal: names that nothing reads, and loops left empty.
+- common subexpressions of each loop body, named once;
+- copy propagation, and dead-value removal by liveness: names that nothing
+  reads before they are bound again, and loops left empty.
 
 ``0.0 * x`` is kept: it is nan where ``x`` is inf or nan, as
 :func:`jitgrad.evaluate` computes it. :func:`to_python` prints a function
-from the IR (Python for Numba); :mod:`.loopjit` compiles the same text to LLVM.
+from the IR (Python for Numba); :func:`to_ast` gives the syntax tree that
+:mod:`.loopjit` compiles to LLVM.
 """
 
 from __future__ import annotations
@@ -230,24 +234,7 @@ def rewrite(e, f):
     it, copying only the nodes above a replacement: expressions may be shared
     between functions (``entry`` is made from ``inner``'s IR)."""
     r = f(e)
-    if r is not None:
-        return r
-    changed = {}
-    for name, v in ast.iter_fields(e):
-        if isinstance(v, ast.AST):
-            nv = rewrite(v, f)
-            if nv is not v:
-                changed[name] = nv
-        elif isinstance(v, list) and v and isinstance(v[0], ast.AST):
-            nv = [rewrite(x, f) if isinstance(x, ast.AST) else x for x in v]
-            if any(a is not b for a, b in zip(nv, v)):
-                changed[name] = nv
-    if not changed:
-        return e
-    new = copy.copy(e)
-    for name, v in changed.items():
-        setattr(new, name, v)
-    return new
+    return rewrite_children(e, f) if r is None else r
 
 
 class _Subst:
