@@ -1106,7 +1106,7 @@ class Emitter:
                     else:
                         out.append(IR.Update(ast.Name(name, ast.Store()), s.op, value, s.note))
                     continue
-                if scalars:
+                if scalars and scalars & IR.reads(IR.expressions(s)):
                     s = copy.copy(s)
                     IR.map_exprs([s], fix)
                 out.append(s)
@@ -1119,12 +1119,30 @@ class Emitter:
         for name, shape, dt in temps:
             body.append(IR.Let([name], IR.allocation(tuple(shape), dt)))
         body += stmts(inner.body)
-        names = [ast.Name(n, ast.Load()) for n in self.out_names]
+        # A 0-d output that copies a name not bound again (out0 = acc1) returns that name.
+        returned = {n: n for n in self.out_names}
+        last: dict = {}  # name -> the last statement binding it
+        binds: dict = {}
+        for k, s in enumerate(body):
+            for n in IR.bound_names(s):
+                last[n] = k
+                binds[n] = binds.get(n, 0) + 1
+        kept = []
+        for k, s in enumerate(body):
+            if (
+                isinstance(s, IR.Let)
+                and s.targets[0] in scalars
+                and type(s.value) is ast.Name
+                and last.get(s.value.id, -1) < k
+                and binds.get(s.targets[0]) == 1
+            ):
+                returned[s.targets[0]] = s.value.id
+                continue
+            kept.append(s)
+        names = [ast.Name(returned[n], ast.Load()) for n in self.out_names]
         value = names[0] if len(names) == 1 and not self.tuple_out else ast.Tuple(names, ast.Load())
-        body.append(IR.Other(ast.Return(value)))
-        fn = IR.Function("entry", list(self.arg_names), body)
-        fn.body = IR.drop_dead(IR.propagate_copies(fn.body))
-        return fn
+        kept.append(IR.Other(ast.Return(value)))
+        return IR.Function("entry", list(self.arg_names), kept)
 
     def functions(self):
         """``(inner, entry)`` as loop IR, after their passes: the kernel on

@@ -193,6 +193,16 @@ def _exprs(s):
     return []
 
 
+def expressions(s) -> list:
+    """The expressions statement ``s`` reads (see :func:`_exprs`)."""
+    return _exprs(s)
+
+
+def bound_names(s) -> set:
+    """The names statement ``s`` binds, with the statements it holds."""
+    return _binds(s)
+
+
 def _walk(body):
     for s in body:
         yield s
@@ -1070,18 +1080,38 @@ def to_ast(fn: Function) -> ast.FunctionDef:
 _ALLOCATING = frozenset("empty full zeros ones dot ascontiguousarray array copy".split())
 
 
+def _runtime_call(e):
+    """The first call in ``e`` that allocates or calls BLAS, or None (the
+    common nodes by hand, as :func:`_names`)."""
+    t = type(e)
+    if t is ast.Name or t is ast.Constant:
+        return None
+    if t is ast.Call:
+        f = e.func
+        if type(f) is ast.Attribute:
+            if type(f.value) is ast.Name and f.value.id == "np" and f.attr in _ALLOCATING:
+                return e
+            if f.attr in ("copy", "astype"):
+                return e
+    if t is ast.BinOp:
+        return _runtime_call(e.left) or _runtime_call(e.right)
+    if t is ast.Subscript:
+        return _runtime_call(e.value) or _runtime_call(e.slice)
+    for child in ast.iter_child_nodes(e):
+        found = _runtime_call(child)
+        if found is not None:
+            return found
+    return None
+
+
 def runtime_call(fn: Function) -> str | None:
     """The first call of ``fn`` that needs Numba's runtime (NRT: it allocates
     an array, or calls BLAS), as source text, or None."""
     for s in _walk(fn.body):
         for e in _exprs(s):
-            for n in ast.walk(e):
-                if type(n) is not ast.Call or type(n.func) is not ast.Attribute:
-                    continue
-                f = n.func
-                np_call = type(f.value) is ast.Name and f.value.id == "np" and f.attr in _ALLOCATING
-                if np_call or f.attr in ("copy", "astype"):
-                    return ast.unparse(n)
+            found = _runtime_call(e)
+            if found is not None:
+                return ast.unparse(found)
     return None
 
 
