@@ -657,26 +657,40 @@ def _binds(s) -> set:
     return out
 
 
-def propagate_copies(body: list) -> list:
+def propagate_copies(body: list, env=None) -> list:
     """``a = b`` (a name or a literal): the statements after it in the same
-    list read ``b`` for ``a`` until either is bound again; the copy itself is
-    left to :func:`drop_dead`."""
-    for k, s in enumerate(body):
+    list, and in the loops among them that bind neither, read ``b`` for ``a``
+    until either is bound again; the copy itself is left to
+    :func:`drop_dead`. One pass in statement order (``env``: the copies in
+    force, name -> value)."""
+    env = dict(env or {})
+
+    def at(n):
+        if type(n) is ast.Name and type(n.ctx) is ast.Load and n.id in env:
+            return copy.deepcopy(env[n.id])
+        return None
+
+    def sub(e):
+        return rewrite(e, at) if env and _reads([e]) & env.keys() else e
+
+    def kill(bound):
+        for a in [
+            a for a, v in env.items() if a in bound or (type(v) is ast.Name and v.id in bound)
+        ]:
+            del env[a]
+
+    for s in body:
         if isinstance(s, Loop):
-            s.body = propagate_copies(s.body)
+            s.start, s.stop = sub(s.start), sub(s.stop)
+            kill(_binds(s))
+            s.body = propagate_copies(s.body, env)
             continue
-        if not (
-            isinstance(s, Let) and not s.unpack and isinstance(s.value, (ast.Name, ast.Constant))
-        ):
-            continue
-        a = s.targets[0]
-        b = s.value.id if isinstance(s.value, ast.Name) else None
-        sub = _Subst(a, s.value)
-        for t in body[k + 1 :]:
-            bound = _binds(t)
-            if a in bound or (b is not None and b in bound):
-                break
-            map_exprs([t], sub.visit)
+        map_exprs([s], sub)
+        kill(_binds(s))
+        if isinstance(s, Let) and not s.unpack and isinstance(s.value, (ast.Name, ast.Constant)):
+            a = s.targets[0]
+            if not (type(s.value) is ast.Name and s.value.id == a):
+                env[a] = s.value
     return body
 
 
