@@ -1088,7 +1088,8 @@ def to_ast(fn: Function) -> ast.FunctionDef:
     """The function as a Python syntax tree (what :mod:`.loopjit` compiles),
     sharing the IR's expressions."""
     args = ast.arguments([], [ast.arg(p) for p in fn.params], None, [], [], None, [])
-    return ast.FunctionDef(fn.name, args, _stmts(fn.body) or [ast.Pass()], [], None)
+    extra = {"type_params": []} if "type_params" in ast.FunctionDef._fields else {}  # 3.12+
+    return ast.FunctionDef(fn.name, args, _stmts(fn.body) or [ast.Pass()], [], None, **extra)
 
 
 _ALLOCATING = frozenset("empty full zeros ones dot ascontiguousarray array copy".split())
