@@ -1115,9 +1115,9 @@ class Emitter:
         body = []
         for name, o in zip(self.out_names, self.outputs):
             if o.ndim:
-                body.append(IR.Let([name], IR.allocation(tuple(o.shape), o.dtype)))
+                body.append(IR.Let([name], IR.allocation(tuple(o.shape), _dtype_expr(o.dtype))))
         for name, shape, dt in temps:
-            body.append(IR.Let([name], IR.allocation(tuple(shape), dt)))
+            body.append(IR.Let([name], IR.allocation(tuple(shape), _dtype_expr(dt))))
         body += stmts(inner.body)
         # A 0-d output that copies a name not bound again (out0 = acc1) returns that name.
         returned = {n: n for n in self.out_names}

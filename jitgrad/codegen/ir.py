@@ -218,11 +218,6 @@ def _loads(body) -> set:
     return names
 
 
-def map_expr(e, f):
-    """``f(e)``: for symmetry with :func:`map_exprs`."""
-    return f(e)
-
-
 def map_exprs(body, f):
     """Apply ``f`` to every expression of every statement, in place."""
     for s in _walk(body):
@@ -728,13 +723,9 @@ def _names(e, out: set):
                 out.add(n.id)
 
 
-def allocation(shape: tuple, dtype) -> ast.expr:
-    """``np.empty(shape, dtype=np.<dtype>)``."""
-    import numpy as np
-
-    d = np.dtype(dtype)
-    name = "bool_" if d == np.bool_ else d.name
-    return ast.parse(f"np.empty({shape!r}, dtype=np.{name})", mode="eval").body
+def allocation(shape: tuple, dtype_expr: str) -> ast.expr:
+    """``np.empty(shape, dtype=<dtype_expr>)``."""
+    return ast.parse(f"np.empty({shape!r}, dtype={dtype_expr})", mode="eval").body
 
 
 def reads(exprs) -> set:
